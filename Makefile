@@ -1,0 +1,76 @@
+# segment: every task a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+FIXTURES ?= .fixtures
+DATA     ?= $(HOME)/.cache/segment-data
+BIN      := .build/release/segment
+SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
+APT_PKGS := libopenblas-dev libpng-dev libnifti-dev
+export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
+export SEGMENT_PYTHON   := $(abspath $(PY))
+export SEGMENT_DATA     := $(DATA)
+
+.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench demo clean
+
+help:
+	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
+	@echo "make test     the whole test suite (installs what it needs)"
+	@echo "make setup    Debian packages + the Python env ($(VENV)) for trainer/, fixtures and benchmarks"
+	@echo "make build    release build of the segment executable ($(BIN))"
+	@echo "make data     fetch the real data of docs/DATA.md into $(DATA)"
+	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
+	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
+
+# Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
+sys-deps:
+	@if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] || \
+	    [ ! -e /usr/include/png.h ] || [ ! -e /usr/include/nifti/nifti2_io.h ]; then \
+	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
+	  echo "installing $(APT_PKGS)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+
+$(VENV)/.stamp: trainer/requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r trainer/requirements.txt
+	@touch $@
+
+setup: sys-deps $(VENV)/.stamp
+
+build: sys-deps
+	swift build -c release
+
+# Reference fixtures (PyTorch checkpoints, activations, nibabel/scipy/medpy answers), made by trainer/fixtures/gen_*.py.
+$(FIXTURES)/.stamp: $(VENV)/.stamp $(wildcard trainer/fixtures/*.py) $(wildcard trainer/segment_ref/*.py)
+	@mkdir -p $(FIXTURES)
+	@set -e; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
+	@touch $@
+
+fixtures: $(FIXTURES)/.stamp
+
+test-swift: sys-deps fixtures
+	$(SWIFT_TEST)
+
+test-python: setup
+	cd trainer && ../$(PY) -m pytest -q
+
+test: test-swift test-python
+
+data: setup
+	PYTHONPATH=trainer $(PY) -m segment_train.data --cache $(DATA)
+
+weights: setup build data
+	PYTHONPATH=trainer $(PY) -m segment_train.weights --cache $(DATA) --segment $(BIN)
+
+bench: setup build fixtures
+	PYTHONPATH=trainer $(PY) bench/run.py --segment $(BIN) --out docs/PERFORMANCE.md
+
+demo: setup build data
+	@mkdir -p out
+	$(BIN) $(DATA)/examples/liver-117.nii.gz -o out/liver-117_mask.nii.gz --report out/run.json
+
+clean:
+	rm -rf .build $(FIXTURES) out

@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+// segment: Swin-UNet (AdvMIM) medical image segmentation on the CPU.
+// Module map (one module, one job):
+//   CBLAS, CPNG, CNIfTI   system libraries (OpenBLAS, libpng, libnifti2), a modulemap and a one-line header each
+//   SegmentFormat         the model file: layout, metadata, the Swin-UNet tensor spec, reader (mmap + validation), writer
+//   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
+//   SegmentEngine         fused CPU kernels (with naive references) and the Swin-UNet forward graph
+//   SegmentImaging        NIfTI and PNG I/O, resampling (scipy.ndimage.zoom semantics), orientation
+//   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
+//   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
+//   segment               the thin command-line front end (swift-argument-parser)
+import PackageDescription
+
+let nifti: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "segment",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "segment", targets: ["segment"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
+
+        .target(name: "SegmentFormat"),
+        .target(name: "SegmentConvert",
+                dependencies: ["SegmentFormat", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "SegmentEngine", dependencies: ["SegmentFormat", "CBLAS"], swiftSettings: release),
+        .target(name: "SegmentImaging", dependencies: ["CPNG", "CNIfTI"], swiftSettings: nifti),
+        .target(name: "SegmentMetrics", dependencies: ["SegmentImaging"], swiftSettings: nifti),
+        .target(name: "SegmentRun",
+                dependencies: ["SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],
+                swiftSettings: nifti),
+        .executableTarget(name: "segment",
+                          dependencies: ["SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
+                                         "SegmentMetrics", "SegmentRun",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: nifti),
+
+        .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
+        .testTarget(name: "SegmentFormatTests", dependencies: ["SegmentFormat"]),
+        .testTarget(name: "SegmentConvertTests", dependencies: ["SegmentConvert", "SegmentFormat"]),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentImagingTests", dependencies: ["SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentMetricsTests", dependencies: ["SegmentMetrics", "SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentRunTests", dependencies: ["SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+#include <nifti2_io.h>

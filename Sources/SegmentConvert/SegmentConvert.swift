@@ -1,0 +1,1 @@
+// SegmentConvert: see Package.swift for this module's job.

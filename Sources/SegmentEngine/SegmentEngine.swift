@@ -1,0 +1,1 @@
+// SegmentEngine: see Package.swift for this module's job.

@@ -1,0 +1,1 @@
+// SegmentImaging: see Package.swift for this module's job.

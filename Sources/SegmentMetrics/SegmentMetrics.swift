@@ -1,0 +1,1 @@
+// SegmentMetrics: see Package.swift for this module's job.

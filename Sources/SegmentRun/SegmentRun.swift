@@ -1,0 +1,1 @@
+// SegmentRun: see Package.swift for this module's job.

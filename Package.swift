@@ -2,6 +2,7 @@
 // segment: Swin-UNet (AdvMIM) medical image segmentation on the CPU.
 // Module map (one module, one job):
 //   CBLAS, CPNG, CNIfTI   system libraries (OpenBLAS, libpng, libnifti2), a modulemap and a one-line header each
+//   SegmentCore           exit codes, the user-facing error protocol, atomic file writes
 //   SegmentFormat         the model file: layout, metadata, the Swin-UNet tensor spec, reader (mmap + validation), writer
 //   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
 //   SegmentEngine         fused CPU kernels (with naive references) and the Swin-UNet forward graph
@@ -29,21 +30,23 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
 
-        .target(name: "SegmentFormat"),
+        .target(name: "SegmentCore"),
+        .target(name: "SegmentFormat", dependencies: ["SegmentCore"]),
         .target(name: "SegmentConvert",
-                dependencies: ["SegmentFormat", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .target(name: "SegmentEngine", dependencies: ["SegmentFormat", "CBLAS"], swiftSettings: release),
-        .target(name: "SegmentImaging", dependencies: ["CPNG", "CNIfTI"], swiftSettings: nifti),
-        .target(name: "SegmentMetrics", dependencies: ["SegmentImaging"], swiftSettings: nifti),
+                dependencies: ["SegmentCore", "SegmentFormat", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "CBLAS"], swiftSettings: release),
+        .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
+        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",
-                dependencies: ["SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],
+                dependencies: ["SegmentCore", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],
                 swiftSettings: nifti),
         .executableTarget(name: "segment",
-                          dependencies: ["SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
+                          dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
                                          "SegmentMetrics", "SegmentRun",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: nifti),
 
+        .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["SegmentConvert", "SegmentFormat"]),

@@ -46,14 +46,15 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: nifti),
 
-        .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
-        .testTarget(name: "SegmentFormatTests", dependencies: ["SegmentFormat"]),
-        .testTarget(name: "SegmentConvertTests", dependencies: ["SegmentConvert", "SegmentFormat"]),
-        .testTarget(name: "SegmentEngineTests", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentConvert"]),
-        .testTarget(name: "SegmentImagingTests", dependencies: ["SegmentImaging"], swiftSettings: nifti),
-        .testTarget(name: "SegmentMetricsTests", dependencies: ["SegmentMetrics", "SegmentImaging"], swiftSettings: nifti),
-        .testTarget(name: "SegmentRunTests", dependencies: ["SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
+        .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
+        .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentMetrics", "SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -60,7 +60,7 @@ test-python: setup
 test: test-swift test-python
 
 data: setup
-	PYTHONPATH=trainer $(PY) -m segment_train.data --cache $(DATA)
+	PYTHONPATH=trainer $(PY) -m segment_data.fetch --cache $(DATA)
 
 weights: setup build data
 	PYTHONPATH=trainer $(PY) -m segment_train.weights --cache $(DATA) --segment $(BIN)

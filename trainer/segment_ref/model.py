@@ -227,16 +227,17 @@ class PatchExpand(nn.Module):
 
 
 class FinalPatchExpand_X4(nn.Module):
-    """(B, H*W, E) -> (B, 4H*4W, E): Linear(E, 16E), the same rearrange with p1 = p2 = 4, LN(E)."""
+    """(B, H*W, E) -> (B, PH*PW, E): Linear(E, P*P*E), the same rearrange with p1 = p2 = P, LN(E).
+    The reference fixes P = 4 (its only patch size); any P maps the tokens back to the image grid."""
 
-    def __init__(self, res: int, E: int):
+    def __init__(self, res: int, E: int, P: int):
         super().__init__()
-        self.res = res
-        self.expand = nn.Linear(E, 16 * E, bias=False)
+        self.res, self.P = res, P
+        self.expand = nn.Linear(E, P * P * E, bias=False)
         self.norm = nn.LayerNorm(E)
 
     def forward(self, x):
-        return self.norm(_pixel_unshuffle_tokens(self.expand(x), self.res, 4))
+        return self.norm(_pixel_unshuffle_tokens(self.expand(x), self.res, self.P))
 
 
 def _pixel_unshuffle_tokens(x: torch.Tensor, res: int, p: int) -> torch.Tensor:
@@ -302,7 +303,7 @@ class SwinTransformerSys(nn.Module):
                 self.concat_back_dim.append(nn.Linear(2 * g.dim, g.dim))
         self.norm = nn.LayerNorm(cfg.stage(L_ - 1).dim)
         self.norm_up = nn.LayerNorm(E)
-        self.up = FinalPatchExpand_X4(cfg.patches_resolution, E)
+        self.up = FinalPatchExpand_X4(cfg.patches_resolution, E, P)
         self.output = nn.Conv2d(E, cfg.num_classes, kernel_size=1, bias=False)
         self.apply(_init_weights)
 

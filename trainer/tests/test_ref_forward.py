@@ -7,7 +7,7 @@ import torch
 from segment_ref import (BlockMaskGenerator, Discriminator, MiMSwinUNet, MiMUNet, SwinUNet, SwinUNetConfig)
 from segment_ref.model import window_partition, window_reverse
 
-SMALL = SwinUNetConfig(img_size=64, patch_size=4, num_classes=3, embed_dim=12, depths=[2, 2, 2], num_heads=[1, 2, 4],
+SMALL = SwinUNetConfig(img_size=32, patch_size=2, num_classes=3, embed_dim=12, depths=[2, 2, 2], num_heads=[1, 2, 4],
                        window_size=4)
 
 
@@ -82,11 +82,11 @@ def test_patch_merging_and_expand_orders():
 def test_small_config_runs_and_masked_stream_with_empty_mask_is_plain():
     torch.manual_seed(0)
     s = MiMSwinUNet(SMALL).eval()
-    x = torch.rand(2, 1, 64, 64)
+    x = torch.rand(2, 1, 32, 32)
     grid = SMALL.patches_resolution
     with torch.no_grad():
         plain, masked = s(x, torch.zeros(2, grid, grid, dtype=torch.long))
-        assert plain.shape == (2, 3, 64, 64) and torch.equal(plain, masked)
+        assert plain.shape == (2, 3, 32, 32) and torch.equal(plain, masked)
         _, masked = s(x, torch.ones(2, grid, grid, dtype=torch.long))
         assert not torch.allclose(plain, masked)
         assert torch.equal(s.plain()(x), plain)    # the inference weights alone give the same logits

@@ -124,15 +124,15 @@ private func softmaxTail(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float)
     while c < n { s[c] *= inv; c += 1 }
 }
 
-/// y[i] = GELU(y[i] + b[i]) over n values.
+/// y[i] = GELU(y[i]) over n values.
 @inline(__always)
-func biasGELURow(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+func geluRow(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
     let n8 = n & ~7
     var c = 0
-    while c < n8 { store8(fastGELU(load8(y + c) + load8(b + c)), y + c); c += 8 }
+    while c < n8 { store8(fastGELU(load8(y + c)), y + c); c += 8 }
     if c < n {
         var v = F8()
-        for i in 0..<(n - c) { v[i] = y[c + i] + b[c + i] }
+        for i in 0..<(n - c) { v[i] = y[c + i] }
         let g = fastGELU(v)
         for i in 0..<(n - c) { y[c + i] = g[i] }
     }
@@ -162,13 +162,23 @@ enum Epilogue {
 func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int, _ W: UnsafePointer<Float>, N: Int,
             _ out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 0, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
     guard M > 0 else { return }
+    let bias: UnsafePointer<Float>?, gelu: Bool
+    switch epilogue {
+    case .none: (bias, gelu) = (nil, false)
+    case .bias(let b): (bias, gelu) = (b, false)
+    case .biasGELU(let b): (bias, gelu) = (b, true)
+    }
     func columns(_ n0: Int, _ n1: Int) {
-        gemmNT(M: M, N: n1 - n0, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: beta)
-        switch epilogue {
-        case .none: break
-        case .bias(let b): for r in 0..<M { addRow(out + r * ldo + n0, b + n0, n1 - n0) }
-        case .biasGELU(let b): for r in 0..<M { biasGELURow(out + r * ldo + n0, b + n0, n1 - n0) }
+        let n = n1 - n0
+        if beta == 0, let bias {
+            // Start from the bias and accumulate: saves OpenBLAS's zeroing pass and a bias pass over the output.
+            for r in 0..<M { (out + r * ldo + n0).update(from: bias + n0, count: n) }
+            gemmNT(M: M, N: n, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: 1)
+        } else {
+            gemmNT(M: M, N: n, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: beta)
+            if let bias { for r in 0..<M { addRow(out + r * ldo + n0, bias + n0, n) } }
         }
+        if gelu { for r in 0..<M { geluRow(out + r * ldo + n0, n) } }
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
         // Column blocks of a multiple of 16, so each thread's sgemm calls use whole micro-kernel panels.

@@ -73,6 +73,9 @@ public struct ConvertedModel {
 }
 
 public enum Converter {
+    /// The largest model built: 2^28 values (1 GiB as float32), ten times Swin-T.
+    static let maxValues = 1 << 28
+
     /// Steps 2-5: every check, from the opened checkpoint to the tensors the model file needs.
     public static func prepare(_ checkpoint: Checkpoint, flags: ConfigFlags) throws -> ConvertedModel {
         let path = checkpoint.path
@@ -106,6 +109,19 @@ public enum Converter {
         }
         for key in sd.order where sd.tensors[key]!.shape != expectedShape[key]! {
             throw ConvertError.wrongShape(path: path, key: key, expected: expectedShape[key]!, found: sd.tensors[key]!.shape)
+        }
+        // The dense biases are the only tensors larger than their source (heads x N x N from a (2ws-1)^2 table):
+        // bound the model before anything is allocated for it.
+        var total = 0
+        for spec in specs {
+            let (count, o1) = spec.shape.reduce((1, false)) { acc, n in
+                let (p, o) = acc.0.multipliedReportingOverflow(by: n); return (p, acc.1 || o)
+            }
+            let (sum, o2) = total.addingReportingOverflow(count)
+            guard !o1, !o2, sum <= Self.maxValues else {
+                throw ConvertError.invalidConfig(path: path, problems: ["its model would hold more than \(Self.maxValues) values (27 million for Swin-T); refusing to build it"])
+            }
+            total = sum
         }
 
         for (key, _) in required where !sd.tensors[key]!.type.isFloatingPoint {

@@ -187,13 +187,15 @@ def step_lits117(cache: Cache) -> None:
     expected = (sources.LITS117_SHAPE, sources.LITS117_SHAPE, sources.LITS117_LABEL_COUNTS, sources.LITS117_HU_RANGE)
     if facts != expected:
         raise DataError(f"LiTS-117: (shapes, label counts, HU range) = {facts}, expected {expected}")
-    made = ("MRC (NZ, NY, NX) array stored unchanged as NIfTI-1 (i, j, k): i -> left, j -> posterior, "
-            "k -> superior (axial); affine diag(-1, -1, 1) mm centred, qform = sform, code 2; spacing unknown, "
-            "nominal 1 mm isotropic; gzip without timestamp")
+    how = ("MRC (NZ, NY, NX) array stored unchanged as NIfTI-1 (i, j, k): i -> left, j -> posterior, k -> superior "
+           "(axial); affine diag(-1, -1, 1) mm centred, qform = sform, code 2; spacing unknown, nominal 1 mm "
+           "isotropic; gzip without timestamp")
     image_gz = convert.gzip_bytes(convert.lits_nifti(image.data, "image"))
-    cache.write("lits117/image.nii.gz", image_gz, src, src.version, made + "; float32 HU, scl_slope 1")
+    cache.write("lits117/image.nii.gz", image_gz, src, src.version,
+                f"liver_ct_segmentation_package/data/img_117.mrc (float32, mode 2): {how}; float32 HU, scl_slope 1")
     cache.write("lits117/label.nii.gz", convert.gzip_bytes(convert.lits_nifti(label.data, "label")), src,
-                src.version, made + "; uint8 labels 0 background 1 liver 2 tumour, intent label")
+                src.version, f"liver_ct_segmentation_package/data/lab_117.mrc (uint16, mode 6): {how}; uint8 "
+                "labels 0 background 1 liver 2 tumour, intent label")
     cache.write("examples/liver-117.nii.gz", image_gz, src, src.version, "the same bytes as lits117/image.nii.gz")
 
 
@@ -206,8 +208,9 @@ def step_nuclei(cache: Cache) -> None:
         raise DataError(f"stardist mask2d: {instances} nuclei / {foreground} foreground pixels, expected "
                         f"{sources.NUCLEI_INSTANCES} / {sources.NUCLEI_FOREGROUND}")
     cache.write("nuclei/image.png", image_png, src, src.version,
-                "img2d.tif (uint16, values 0..235) as 8-bit gray PNG, values unchanged")
-    cache.write("nuclei/mask.png", mask_png, src, src.version, "mask2d.tif instances: 255 where > 0, else 0")
+                "stardist/data/images/img2d.tif (uint16, values 0..235) as 8-bit gray PNG, values unchanged")
+    cache.write("nuclei/mask.png", mask_png, src, src.version,
+                "stardist/data/images/mask2d.tif instances: 255 where > 0, else 0")
 
 
 def step_brain(cache: Cache) -> None:
@@ -216,19 +219,20 @@ def step_brain(cache: Cache) -> None:
     members = deb_members(path, src)
     ch2 = members["./usr/share/mricron/templates/ch2.nii.gz"]
     mask = convert.brain_mask_nifti(ch2, members["./usr/share/mricron/templates/ch2bet.nii.gz"])
-    voxels = int(np.count_nonzero(np.frombuffer(mask, dtype=np.uint8, offset=352)))
-    if voxels != sources.BRAIN_VOXELS:
-        raise DataError(f"mricron-data: brain mask has {voxels} voxels, expected {sources.BRAIN_VOXELS}")
-    cache.write("brain/ch2.nii.gz", ch2, src, version, "ch2.nii.gz copied unchanged")
+    voxels = np.frombuffer(mask, dtype=np.uint8, offset=352)
+    facts, expected = (voxels.size, int(np.count_nonzero(voxels))), (np.prod(sources.BRAIN_SHAPE), sources.BRAIN_VOXELS)
+    if facts != expected:
+        raise DataError(f"mricron-data: brain mask (voxels, brain voxels) = {facts}, expected {expected}")
+    cache.write("brain/ch2.nii.gz", ch2, src, version, "usr/share/mricron/templates/ch2.nii.gz copied unchanged")
     cache.write("brain/brainmask.nii.gz", convert.gzip_bytes(mask), src, version,
-                "uint8 ch2bet > 0 on ch2's header (dim, pixdim, qform, sform kept), intent label")
+                "uint8 templates/ch2bet.nii.gz > 0 on ch2's header (dim, pixdim, qform, sform kept), intent label")
 
 
 def step_retina(cache: Cache) -> None:
     src = sources.SKIMAGE
     members = wheel_members(fetch_wheel(cache, src), src)
     cache.write("retina/retina.png", convert.retina_png(members["skimage/data/retina.jpg"]), src, src.version,
-                "retina.jpg decoded by Pillow to RGB, stored as 8-bit RGB PNG")
+                "skimage/data/retina.jpg decoded by Pillow to RGB, stored as 8-bit RGB PNG")
 
 
 def synthetic_outputs() -> list:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Source:
-    key: str                    # short name used in the manifest
     registry: str               # "PyPI" or "Debian"
     package: str
     version: str                # pinned for PyPI; for Debian the version apt serves is recorded in the manifest
@@ -25,7 +24,6 @@ PIP_PLATFORM_ARGS = ["--only-binary=:all:", "--python-version", "3.11", "--imple
                      "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
 
 LIVER = Source(
-    key="liver-ct-segmentation-package",
     registry="PyPI",
     package="liver-ct-segmentation-package",
     version="1.6.0",
@@ -42,7 +40,6 @@ LIVER = Source(
 )
 
 STARDIST = Source(
-    key="stardist",
     registry="PyPI",
     package="stardist",
     version="0.9.2",
@@ -56,7 +53,6 @@ STARDIST = Source(
 )
 
 SKIMAGE = Source(
-    key="scikit-image",
     registry="PyPI",
     package="scikit-image",
     version="0.25.2",
@@ -67,7 +63,6 @@ SKIMAGE = Source(
 )
 
 MRICRON = Source(
-    key="mricron-data",
     registry="Debian",
     package="mricron-data",
     version="",
@@ -82,8 +77,6 @@ MRICRON = Source(
     licence="BSD-3-clause as packaged by Debian (MRIcron, Chris Rorden); ch2 is the Colin27 single-subject T1 "
             "template (Holmes et al. 1998, Montreal Neurological Institute)",
 )
-
-PYPI_SOURCES = (LIVER, STARDIST, SKIMAGE)
 
 # Facts about the content, checked after every conversion (stable across library versions, unlike output bytes).
 LITS117_SHAPE = (128, 128, 128)

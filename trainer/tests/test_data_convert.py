@@ -70,7 +70,8 @@ def test_lits_label_header(tiny_mrc):
     assert int(h["intent_code"]) == 1002                             # NIFTI_INTENT_LABEL
     assert (float(h["cal_min"]), float(h["cal_max"])) == (0.0, 2.0)
     assert raw_header_floats(nii, 112, 2) == (1.0, 0.0)
-    np.testing.assert_array_equal(img.affine, nib.Nifti1Image.from_bytes(convert.lits_nifti(tiny_mrc.data, "image")).affine)
+    image = nib.Nifti1Image.from_bytes(convert.lits_nifti(tiny_mrc.data, "image"))
+    np.testing.assert_array_equal(img.affine, image.affine)
 
 
 def test_lits_refuses_wrong_voxel_types(tiny_mrc):

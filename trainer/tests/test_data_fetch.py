@@ -1,15 +1,13 @@
 """segment_data.fetch without network: idempotence, the manifest, damage detection, --force, --verify, refusal to
 write in the repository, pinned-hash checks of package members, and the offline error of a failed download."""
 
-import io
 import json
 import os
 import zipfile
 
-import numpy as np
 import pytest
 
-from segment_data import fetch, manifest, sources, synthetic_isic
+from segment_data import fetch, load_lits117, manifest, sources, synthetic_isic
 from segment_data.errors import DataError
 
 
@@ -84,7 +82,7 @@ def fake_wheel(path, members):
 
 def test_wheel_members_are_checked_against_the_pinned_sha256(tmp_path):
     good = {"pkg/data/a.bin": b"expected"}
-    src = sources.Source(key="k", registry="PyPI", package="pkg", version="1", filename="pkg.whl", sha256="",
+    src = sources.Source(registry="PyPI", package="pkg", version="1", filename="pkg.whl", sha256="",
                          members={"pkg/data/a.bin": manifest.sha256_bytes(b"expected")})
     fake_wheel(tmp_path / "ok.whl", good)
     assert fetch.wheel_members(str(tmp_path / "ok.whl"), src) == good
@@ -98,7 +96,7 @@ def test_wheel_members_are_checked_against_the_pinned_sha256(tmp_path):
 
 def test_failed_download_says_what_to_do_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_NO_INDEX", "1")                     # pip fails at once, as without network
-    src = sources.Source(key="k", registry="PyPI", package="stardist", version="0.9.2",
+    src = sources.Source(registry="PyPI", package="stardist", version="0.9.2",
                          filename=sources.STARDIST.filename, sha256=sources.STARDIST.sha256)
     cache = fetch.Cache(str(tmp_path), force=False)
     with pytest.raises(DataError, match=r"could not download stardist==0\.9\.2 from PyPI\. pip said:(.|\n)*"
@@ -112,8 +110,14 @@ def test_a_wheel_put_in_downloads_by_hand_is_used_offline(tmp_path, monkeypatch)
     (tmp_path / "downloads").mkdir()
     fake_wheel(tmp_path / "downloads" / "pkg.whl", {"pkg/a": b"x"})
     wheel = tmp_path / "downloads" / "pkg.whl"
-    src = sources.Source(key="k", registry="PyPI", package="pkg", version="1", filename="pkg.whl",
+    src = sources.Source(registry="PyPI", package="pkg", version="1", filename="pkg.whl",
                          sha256=manifest.sha256_file(wheel), members={"pkg/a": manifest.sha256_bytes(b"x")})
     cache = fetch.Cache(str(tmp_path), force=False)
     assert fetch.fetch_wheel(cache, src) == str(wheel)
     assert cache.files["downloads/pkg.whl"]["sha256"] == src.sha256
+
+
+def test_load_lits117_without_the_cache_says_to_run_make_data(tmp_path):
+    with pytest.raises(DataError, match=r"(?s)LiTS-117 is not in the cache.*lits117/image\.nii\.gz: not listed.*"
+                                        r"Run `make data`"):
+        load_lits117(str(tmp_path))

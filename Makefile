@@ -60,6 +60,7 @@ test-python: setup
 test: test-swift test-python
 
 data: setup
+	@apt-cache show mricron-data >/dev/null 2>&1 || { SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
 	PYTHONPATH=trainer $(PY) -m segment_data.fetch --cache $(DATA)
 
 weights: setup build data

@@ -152,10 +152,7 @@ enum NIfTIReader {
             scaling = (f.sclSlope, f.sclInter)
         }
 
-        let q = f.quatern, o = f.qoffset
-        let qm = nifti_quatern_to_dmat44(q[0], q[1], q[2], o[0], o[1], o[2], f.pixdim[1], f.pixdim[2], f.pixdim[3],
-                                         f.pixdim[0] < 0 ? -1 : 1)
-        let qform = Affine(tupleArray(qm.m, Double.self).chunked(4))
+        let qform = quaternionAffine(f, version: version)
         let sform = Affine(f.srow + [[0, 0, 0, 1]])
         let affine: Affine
         if f.sformCode > 0 { affine = sform }
@@ -167,6 +164,33 @@ enum NIfTIReader {
                            spacing: spacing, scaling: scaling, qformCode: f.qformCode, sformCode: f.sformCode,
                            qform: qform, sform: sform, affine: affine, raw: raw,
                            dataOffset: max(f.voxOffset, headerSize), swapped: swapped != 0)
+    }
+
+    /// The qform as nibabel's get_qform: w = sqrt(1 - (b² + c² + d²)), taken as 0 when |1 - (b² + c² + d²)| is
+    /// below 3 eps of the header's float type (or negative, where nibabel refuses the header), rotation of the
+    /// normalised quaternion, columns scaled by pixdim[1], pixdim[2], pixdim[3] * qfac (qfac = -1 when
+    /// pixdim[0] < 0, else 1), offsets qoffset_x/y/z. (libnifti's own version differs near 180-degree rotations.)
+    static func quaternionAffine(_ f: NIfTIFields, version: Int) -> Affine {
+        let (x, y, z) = (f.quatern[0], f.quatern[1], f.quatern[2])
+        let w2 = 1 - (x * x + y * y + z * z)
+        let threshold = 3 * (version == 1 ? Double(Float.ulpOfOne) : Double.ulpOfOne)
+        let w = abs(w2) < threshold || w2 < 0 ? 0 : w2.squareRoot()
+        var r: [[Double]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+        let n = w * w + x * x + y * y + z * z
+        if n >= Double.ulpOfOne {
+            let s = 2 / n
+            let (X, Y, Z) = (x * s, y * s, z * s)
+            let (wX, wY, wZ) = (w * X, w * Y, w * Z)
+            let (xX, xY, xZ) = (x * X, x * Y, x * Z)
+            let (yY, yZ, zZ) = (y * Y, y * Z, z * Z)
+            r = [[1 - (yY + zZ), xY - wZ, xZ + wY],
+                 [xY + wZ, 1 - (xX + zZ), yZ - wX],
+                 [xZ - wY, yZ + wX, 1 - (xX + yY)]]
+        }
+        let zoom = [f.pixdim[1], f.pixdim[2], f.pixdim[3] * (f.pixdim[0] < 0 ? -1 : 1)]
+        var m = (0..<3).map { i in (0..<3).map { j in r[i][j] * zoom[j] } + [f.qoffset[i]] }
+        m.append([0, 0, 0, 1])
+        return Affine(m)
     }
 
     /// nibabel's affine for a header without qform or sform: diag(-dx, dy, dz) centred on the array.
@@ -344,9 +368,3 @@ struct LabelConversion<L: FixedWidthInteger & UnsignedInteger>: VoxelVisitor {
     }
 }
 
-extension Array {
-    /// Splits into consecutive pieces of `size` elements.
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0 ..< Swift.min($0 + size, count)]) }
-    }
-}

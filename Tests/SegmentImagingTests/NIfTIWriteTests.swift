@@ -8,7 +8,8 @@ import XCTest
 @testable import SegmentImaging
 
 final class NIfTIWriteTests: XCTestCase {
-    /// nibabel's view of an input and an output written on its grid (raw headers, not nibabel's rewritten ones).
+    /// nibabel's view of inputs and outputs written on their grids (raw headers, not nibabel's rewritten ones),
+    /// for argument pairs (input, output), one JSON object per pair.
     static let compare = """
     import sys, json, numpy as np, nibabel as nib
     from nibabel.openers import ImageOpener
@@ -16,11 +17,13 @@ final class NIfTIWriteTests: XCTestCase {
         img = nib.load(path)
         with ImageOpener(path) as f:
             return img, img.header_class.from_fileobj(f)
-    inp, hi = load(sys.argv[1]); out, ho = load(sys.argv[2])
-    data = np.asanyarray(out.dataobj)
     kept = ['pixdim', 'xyzt_units', 'qform_code', 'sform_code', 'quatern_b', 'quatern_c', 'quatern_d',
-            'qoffset_x', 'qoffset_y', 'qoffset_z', 'srow_x', 'srow_y', 'srow_z', 'descrip', 'dim_info', 'toffset']
-    print(json.dumps({
+            'qoffset_x', 'qoffset_y', 'qoffset_z', 'srow_x', 'srow_y', 'srow_z', 'descrip', 'dim_info', 'toffset',
+            'slice_start', 'slice_end', 'slice_duration', 'slice_code']
+    def facts(a, b):
+        inp, hi = load(a); out, ho = load(b)
+        data = np.asanyarray(out.dataobj)
+        return {
         'version': [type(inp).__name__, type(out).__name__],
         'dtype': data.dtype.name, 'bitpix': int(ho['bitpix']), 'intent': int(ho['intent_code']),
         'scl': [float(ho['scl_slope']), float(ho['scl_inter'])], 'cal': [float(ho['cal_min']), float(ho['cal_max'])],
@@ -29,29 +32,38 @@ final class NIfTIWriteTests: XCTestCase {
         'affine_equal': bool(np.array_equal(inp.affine, out.affine)),
         'qform_equal': bool(np.array_equal(hi.get_qform(), ho.get_qform())),
         'values': data.ravel(order='F').astype(float).tolist(),
-        'gzip': open(sys.argv[2], 'rb').read(2) == b'\\x1f\\x8b',
-    }))
+        'gzip': open(b, 'rb').read(2) == b'\\x1f\\x8b',
+        }
+    args = sys.argv[1:]
+    print(json.dumps([facts(args[i], args[i + 1]) for i in range(0, len(args), 2)]))
     """
 
-    func nibabel(_ input: String, _ output: String) throws -> [String: Any] {
-        let text = try TestSupport.python(Self.compare, [input, output])
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+    func nibabel(_ pairs: [(input: String, output: String)]) throws -> [[String: Any]] {
+        let text = try TestSupport.python(Self.compare, pairs.flatMap { [$0.input, $0.output] })
+        let results = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]], text)
+        XCTAssertEqual(results.count, pairs.count)
+        return results
     }
 
-    /// A phantom: labels 1...3 in a block, 0 elsewhere, one voxel of label 3 at (1, 2, 3).
+    func nibabel(_ input: String, _ output: String) throws -> [String: Any] {
+        try nibabel([(input, output)])[0]
+    }
+
+    /// A phantom: labels 1 and 2 in a block, 0 elsewhere, one voxel of label 3 at (1, 2, min(3, Z - 1)).
     func phantom(_ shape: [Int]) -> [UInt8] {
         var labels = [UInt8](repeating: 0, count: shape.reduce(1, *))
         for z in 0..<shape[2] { for y in 0..<shape[1] { for x in 0..<shape[0] {
             let i = x + shape[0] * (y + shape[1] * z)
             if x >= 2 && x < 5 && y >= 1 && y < 4 { labels[i] = UInt8(1 + (z % 2)) }
         } } }
-        labels[1 + shape[0] * (2 + shape[1] * 3)] = 3
+        labels[1 + shape[0] * (2 + shape[1] * min(3, shape[2] - 1))] = 3
         return labels
     }
 
     func testMasksKeepTheInputHeaderAndGrid() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let manifest = try Fixtures.manifest("header")
+        var written: [(input: String, output: String, header: NIfTIHeader, labels: [UInt8], ext: String)] = []
         for file in manifest["cases"] as! [String] {
             let input = try Fixtures.path("header/" + file)
             let header = try NIfTIHeader.read(input)
@@ -59,24 +71,36 @@ final class NIfTIWriteTests: XCTestCase {
             for ext in [".nii", ".nii.gz"] {
                 let output = dir.appendingPathComponent(file + ".mask" + ext).path
                 try header.writeMask(labels, to: output)
-                let r = try nibabel(input, output)
-                let versions = r["version"] as! [String]
-                XCTAssertEqual(versions[0], versions[1], "\(file): NIfTI version changed")
-                XCTAssertEqual(r["dtype"] as? String, "uint8", file)
-                XCTAssertEqual(r["bitpix"] as? Int, 8, file)
-                XCTAssertEqual(r["intent"] as? Int, 1002, file)   // NIFTI_INTENT_LABEL
-                XCTAssertEqual(r["scl"] as? [Double], [1, 0], file)
-                XCTAssertEqual(r["cal"] as? [Double], [0, 3], file)
-                XCTAssertEqual(r["different"] as? [String], [], "\(file): header fields changed")
-                XCTAssertEqual(r["affine_equal"] as? Bool, true, file)
-                XCTAssertEqual(r["qform_equal"] as? Bool, true, file)
-                XCTAssertEqual(r["gzip"] as? Bool, ext == ".nii.gz", file)
-                var dimIn = r["dim_in"] as! [Int]
-                if header.volumes > 1 { dimIn[0] = 3; dimIn[4] = 1 }   // one volume of a 4D input: a 3D mask
-                XCTAssertEqual(r["dim_out"] as? [Int], dimIn, file)
-                // The phantom is where it was written, in nibabel's array order.
-                XCTAssertEqual((r["values"] as! [Double]).map { UInt8($0) }, labels, file)
+                written.append((input, output, header, labels, ext))
             }
+        }
+        XCTAssertEqual(written.count, 10)
+        let results = try nibabel(written.map { ($0.input, $0.output) })
+        for (w, r) in zip(written, results) {
+            let (header, labels, ext, file) = (w.header, w.labels, w.ext, w.input)
+            let versions = r["version"] as! [String]
+            XCTAssertEqual(versions[0], versions[1], "\(file): NIfTI version changed")
+            XCTAssertEqual(r["dtype"] as? String, "uint8", file)
+            XCTAssertEqual(r["bitpix"] as? Int, 8, file)
+            XCTAssertEqual(r["intent"] as? Int, 1002, file)   // NIFTI_INTENT_LABEL
+            XCTAssertEqual(r["scl"] as? [Double], [1, 0], file)
+            XCTAssertEqual(r["cal"] as? [Double], [0, 3], file)
+            XCTAssertEqual(r["different"] as? [String], [], "\(file): header fields changed")
+            XCTAssertEqual(r["affine_equal"] as? Bool, true, file)
+            XCTAssertEqual(r["qform_equal"] as? Bool, true, file)
+            XCTAssertEqual(r["gzip"] as? Bool, ext == ".nii.gz", file)
+            var dimIn = r["dim_in"] as! [Int]
+            if header.volumes > 1 { dimIn[0] = 3; dimIn[4] = 1 }   // one volume of a 4D input: a 3D mask
+            XCTAssertEqual(r["dim_out"] as? [Int], dimIn, file)
+            // The phantom is where it was written, in nibabel's array order.
+            XCTAssertEqual((r["values"] as! [Double]).map { UInt8($0) }, labels, file)
+        }
+        // Our reader reads the masks back on the same grid.
+        for w in written {
+            let back = try NIfTIVolume.read(w.output)
+            XCTAssertEqual(back.shape, w.header.shape)
+            XCTAssertEqual(back.header.affine, w.header.affine)
+            XCTAssertEqual(try back.labels(as: UInt8.self), w.labels)
         }
         // Nothing but the outputs in the folder: no temporary files left.
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)

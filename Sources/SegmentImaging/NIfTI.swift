@@ -60,7 +60,8 @@ public final class NIfTIHeader: @unchecked Sendable {
     public let datatype: NIfTIDatatype
     /// pixdim[1...3] as stored (voxel size along i, j, k, in `xyzt_units`, usually mm).
     public let spacing: [Double]
-    /// (slope, intercept) applied to the stored values, or nil when the file says "no scaling" (slope 0 / not finite).
+    /// (slope, intercept) applied to the stored values, or nil when there is none: slope 0 or not finite (the
+    /// NIfTI rule), or slope 1 and intercept 0.
     public let scaling: (slope: Double, inter: Double)?
     public let qformCode: Int
     public let sformCode: Int
@@ -159,6 +160,15 @@ public final class NIfTIVolume: @unchecked Sendable {
     /// Every voxel as a label in array order (X fastest). Throws `notALabelImage` for a value that is not an
     /// integer in T's range (negative, fractional, NaN, too large), naming the first such voxel.
     public func labels<T: FixedWidthInteger & UnsignedInteger>(as type: T.Type = UInt16.self) throws -> [T] {
-        try NIfTIReader.labels(storage, header, as: type)
+        // The conversion runs in this module on raw memory (T is UInt8, UInt16, UInt32 or UInt64 in layout), so
+        // it is specialised per stored type whatever T the caller asks for.
+        let n = header.voxelCount
+        var bad: Int? = nil
+        let labels = [T](unsafeUninitializedCapacity: n) { buffer, count in
+            bad = NIfTIReader.labels(storage, header, into: UnsafeMutableRawBufferPointer(buffer), width: MemoryLayout<T>.size)
+            count = bad == nil ? n : 0
+        }
+        if let bad { throw NIfTIReader.notALabel(storage, header, offset: bad, width: MemoryLayout<T>.size) }
+        return labels
     }
 }

@@ -1,8 +1,9 @@
 // NIfTI-1 / NIfTI-2 volumes (.nii, .nii.gz) through libnifti2 and its znz streams.
 //
-// Reading: libnifti validates the header (nifti_image_read without data); the voxels are read with znz into one
-// buffer in their stored type, native byte order, and handed out as scaled values (float slices along any axis,
-// or label arrays), so a 512x512x800 int16 CT costs its 400 MB and nothing more.
+// Reading: the header is read through znz (gzip recognised by its content, whatever the file name), put in native
+// byte order and checked by libnifti (swap_nifti_header, nifti_hdr1/2_looks_good); the voxels are read with znz
+// into one buffer in their stored type, native byte order, and handed out as scaled values (float slices along
+// any axis, or label arrays), so a 512x512x800 int16 CT costs its 400 MB and nothing more.
 // Values are nibabel's get_fdata(): raw * scl_slope + scl_inter in double when the slope is finite and non-zero;
 // NaN and Inf voxels are kept as they are (libnifti's own loader would silently zero them).
 //

@@ -169,10 +169,11 @@ def test_convert_command_carries_preprocessing_and_provenance(make_config):
     ds = Dataset(cfg)
     prov = train.provenance_of(cfg, ds, {"dice": 0.5, "iteration": 4}, 4)
     argv = train.convert_command("/bin/segment", "best.pth", "m.segm", cfg, prov)
-    assert argv[:5] == ["/bin/segment", "convert", "best.pth", "-o", "m.segm"]
-    pairs = dict(zip(argv[5::2], argv[6::2]))
+    assert argv[:6] == ["/bin/segment", "convert", "best.pth", "-o", "m.segm", "--overwrite"]
+    pairs = dict(zip(argv[6::2], argv[7::2]))
     assert pairs["--classes"] == "background,ring,core" and pairs["--intensity"] == "window"
     assert pairs["--window-range"] == "-50,350" and pairs["--img-size"] == "32"
-    provs = dict(v.split("=", 1) for k, v in zip(argv[5::2], argv[6::2]) if k == "--provenance")
+    assert (pairs["--depths"], pairs["--heads"], pairs["--window"], pairs["--row-axis"]) == ("2,2", "1,2", "4", "0")
+    provs = dict(v.split("=", 1) for k, v in zip(argv[6::2], argv[7::2]) if k == "--provenance")
     assert provs["seed"] == "7" and provs["iterations"] == "4" and provs["val_dice"] == "0.5000"
     assert json.loads(provs["split_counts"]) == {"labeled": 10, "unlabeled": 10, "val": 10, "test_excluded": 0}

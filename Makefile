@@ -46,7 +46,7 @@ build: sys-deps
 # Reference fixtures (PyTorch checkpoints, activations, nibabel/scipy/medpy answers), made by trainer/fixtures/gen_*.py.
 $(FIXTURES)/.stamp: $(VENV)/.stamp $(wildcard trainer/fixtures/*.py) $(wildcard trainer/segment_ref/*.py)
 	@mkdir -p $(FIXTURES)
-	@set -e; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
+	@set -e; shopt -s nullglob; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
 	@touch $@
 
 fixtures: $(FIXTURES)/.stamp

@@ -204,8 +204,25 @@ public struct LabelImage: Sendable {
         let volume = try NIfTIVolume.read(path)
         let header = volume.header
         let rank = header.shape[2] == 1 ? 2 : 3
-        return LabelImage(labels: LabelMap(shape: Array(header.shape.prefix(rank)), labels: try volume.labels(as: UInt16.self)),
+        return LabelImage(labels: LabelMap(shape: Array(header.shape.prefix(rank)), labels: try labels(of: volume)),
                           spacing: Array(header.spacing.prefix(rank)), unit: .mm, affine: header.affine)
+    }
+
+    /// The voxels (scaled) as labels 0...65535, refusing any other value.
+    /// Goes through `floats()` (exact for these integers) because `NIfTIVolume.labels(as:)`, a generic function of
+    /// another module, runs unspecialised here: about 0.3 s per million voxels against 0.01 s this way.
+    static func labels(of volume: NIfTIVolume) throws -> [UInt16] {
+        let values = volume.floats()
+        var labels = [UInt16](repeating: 0, count: values.count)
+        for (i, x) in values.enumerated() {
+            guard let label = UInt16(exactly: x) else {   // negative, fractional, too large or NaN
+                let s = volume.shape
+                throw ImagingError.notALabelImage(path: volume.header.path, problem: "voxel (\(i % s[0]), \(i / s[0] % s[1]), "
+                    + "\(i / (s[0] * s[1]))) is \(x), not an integer label in 0...65535")
+            }
+            labels[i] = label
+        }
+        return labels
     }
 }
 

@@ -207,6 +207,10 @@ final class ScoreCLITests: XCTestCase {
         XCTAssertTrue(moved.stderr.contains("affines differ by up to 1"), moved.stderr)
         try score(["--pred", path("mismatch/pred_moved.nii.gz"), "--ref", path("mismatch/ref.nii.gz"), "--ignore-affine", "-q"], status: 0)
 
+        // not a label image: the voxel is named
+        let fraction = try score(["--pred", path("mismatch/fraction.nii.gz"), "--ref", path("mismatch/ref.nii.gz")], status: 3)
+        XCTAssertTrue(fraction.stderr.contains("fraction.nii.gz is not a label image: voxel (3, 4, 5) is 1.5"), fraction.stderr)
+
         // usage errors: exit 2
         try score(["--pred", path("nifti/pred")], status: 2)
         try score(["--pred", path("nifti/pred"), "--ref", path("nifti/ref"), "--labels", "0,x"], status: 2)

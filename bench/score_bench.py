@@ -1,0 +1,134 @@
+"""Benchmark of `segment score` against medpy 0.5.2; prints a markdown section for docs/PERFORMANCE.md.
+
+One 512x512x200 prediction/reference pair with 3 labels (synthetic organ-like blobs: a large, a medium and a small
+one, the prediction shifted and reshaped), spacing 0.7 x 0.7 x 1.5 mm, stored as .nii.gz:
+- `segment score --threads 1` end to end (reading both .nii.gz files, all metrics: Dice, IoU, HD, HD95, ASSD);
+- medpy `dc` + `hd95` per label with voxelspacing on the arrays already in memory (reading not timed), 1 thread;
+- the values must agree (Dice 1e-6 relative, HD95 1e-4 mm);
+- scaling in the number of cases: folders of 1, 2 and 4 such cases, --threads 1.
+
+Usage: PYTHONPATH=trainer python bench/score_bench.py --segment .build/release/segment [--shape 512,512,200]
+The volumes live in a temporary folder, deleted at the end.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import tempfile
+import time
+
+import nibabel as nib
+import numpy as np
+from medpy.metric import binary as medpy_binary
+from threadpoolctl import threadpool_limits
+
+SPACING = (0.7, 0.7, 1.5)
+
+
+def organ(shape, centre, radii, rng, wobble):
+    """A smooth blob: an ellipsoid whose radius varies with a low-frequency random field, as a boolean mask."""
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    r2 = sum(((g - c) / r) ** 2 for g, c, r in zip(grids, centre, radii))
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    bumps = wobble * (np.sin(grids[0] * 0.05 + phase[0]) * np.cos(grids[1] * 0.04 + phase[1])
+                      + np.sin(grids[2] * 0.07 + phase[2]))
+    return r2 <= 1 + bumps
+
+
+def make_pair(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    s = np.array(shape, float)
+    organs = [  # (label, centre as a fraction of the shape, radii as a fraction of the shape)
+        (1, (0.40, 0.48, 0.50), (0.23, 0.18, 0.30)),   # liver-like
+        (2, (0.72, 0.50, 0.45), (0.06, 0.07, 0.20)),   # kidney-like
+        (3, (0.58, 0.30, 0.60), (0.08, 0.05, 0.25)),   # spleen-like
+    ]
+    ref = np.zeros(shape, np.uint8)
+    pred = np.zeros(shape, np.uint8)
+    for label, c, r in organs:
+        centre, radii = s * np.array(c), s * np.array(r)
+        ref[organ(shape, centre, radii, rng, 0.10)] = label
+        moved = centre + rng.normal(0, 1.5, 3)
+        pred[organ(shape, moved, radii * rng.uniform(0.95, 1.05, 3), rng, 0.12)] = label
+    return pred, ref
+
+
+def save(array, path):
+    affine = np.diag(list(SPACING) + [1.0])
+    img = nib.Nifti1Image(array, affine)
+    img.set_qform(affine, 1)
+    img.set_sform(affine, 1)
+    nib.save(img, path)
+
+
+def run_segment(segment, args):
+    t = time.perf_counter()
+    subprocess.run([segment, "score", "--threads", "1", "-q"] + args, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--segment", default=".build/release/segment")
+    ap.add_argument("--shape", default="512,512,200")
+    a = ap.parse_args()
+    shape = tuple(int(v) for v in a.shape.split(","))
+    segment = os.path.abspath(a.segment)
+
+    with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
+        pred, ref = make_pair(shape)
+        save(pred, f"{tmp}/pred.nii.gz")
+        save(ref, f"{tmp}/ref.nii.gz")
+
+        # one case, end to end
+        report = f"{tmp}/one.json"
+        seg_time = run_segment(segment, ["--pred", f"{tmp}/pred.nii.gz", "--ref", f"{tmp}/ref.nii.gz", "--json", report])
+        seg_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        with open(report) as f:
+            ours = json.load(f)["metric_per_case"][0]["metrics"]
+
+        # medpy on the arrays in memory, one thread
+        answers = {}
+        with threadpool_limits(1):
+            t = time.perf_counter()
+            for label in (1, 2, 3):
+                p, r = pred == label, ref == label
+                answers[label] = (medpy_binary.dc(p, r), medpy_binary.hd95(p, r, voxelspacing=SPACING))
+            medpy_time = time.perf_counter() - t
+        for label, (dice, hd95) in answers.items():
+            got = ours[str(label)]
+            assert abs(got["Dice"] - dice) <= 1e-6 * dice, (label, got["Dice"], dice)
+            assert abs(got["HD95"] - hd95) <= 1e-4, (label, got["HD95"], hd95)
+
+        # scaling in the number of cases (symlinks to the same pair)
+        scaling = []
+        for n in (1, 2, 4):
+            ref_dir, pred_dir = f"{tmp}/ref_{n}", f"{tmp}/pred_{n}"
+            os.makedirs(ref_dir), os.makedirs(pred_dir)
+            for k in range(n):
+                os.symlink(f"{tmp}/ref.nii.gz", f"{ref_dir}/case_{k}.nii.gz")
+                os.symlink(f"{tmp}/pred.nii.gz", f"{pred_dir}/case_{k}.nii.gz")
+            scaling.append((n, run_segment(segment, ["--pred", pred_dir, "--ref", ref_dir])))
+
+    voxels = np.prod(shape)
+    print("## Scoring (`segment score`) vs medpy 0.5.2\n")
+    print(f"Synthetic pair {'x'.join(map(str, shape))} ({voxels / 1e6:.1f} M voxels), 3 labels "
+          f"({', '.join(f'{int((ref == c).sum())}' for c in (1, 2, 3))} reference voxels), spacing "
+          f"{' x '.join(map(str, SPACING))} mm, .nii.gz, 1 thread.\n")
+    print("| | time (s) | what |")
+    print("|---|---|---|")
+    print(f"| `segment score --threads 1` | {seg_time:.2f} | reading both .nii.gz + Dice, IoU, HD, HD95, ASSD for 3 labels "
+          f"(peak RSS {seg_rss:.0f} MB) |")
+    print(f"| medpy `dc` + `hd95` | {medpy_time:.2f} | arrays already in memory, 3 labels |")
+    print(f"\nSpeed-up: **{medpy_time / seg_time:.0f}x** (target >= 10x). Values agree: Dice within 1e-6 relative, "
+          "HD95 within 1e-4 mm.\n")
+    print("| cases | time (s) | per case (s) |")
+    print("|---|---|---|")
+    for n, t in scaling:
+        print(f"| {n} | {t:.2f} | {t / n:.2f} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()

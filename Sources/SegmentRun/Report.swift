@@ -132,7 +132,7 @@ public struct OptionsRecord: Codable, Equatable, Sendable {
     public var overwrite: Bool
     public var shard: String?
     public var volume: Int?
-    public var pngValues: String
+    public var pngValues: String?
     public var isicNames: Bool
     public var reference: String?
 

@@ -15,19 +15,21 @@ public enum RunError: SegmentError, Equatable {
     case emptyFolder(String)
     /// No model given and the default model was not found in any of the searched places (exit 4).
     case modelNotFound(searched: [String])
+    /// The model file is valid but asks for something this tool cannot do (exit 4).
+    case unsupportedModel(path: String, reason: String)
     /// The output exists and neither --continue nor --overwrite was given (exit 5).
     case outputExists(String)
-    /// The image cannot be segmented by this model (exit 3): e.g. an RGB model on a volume with one channel per slice.
-    case incompatibleInput(path: String, reason: String)
+    /// An output folder cannot be created (exit 5).
+    case cannotCreateFolder(String, reason: String)
     /// A reference given with --ref is missing for a case (exit 3).
     case referenceMissing(caseName: String, folder: String)
 
     public var exitCode: ExitStatus {
         switch self {
         case .usage, .outputIsInput: return .usage
-        case .inputMissing, .unsupportedInput, .emptyFolder, .incompatibleInput, .referenceMissing: return .invalidInput
-        case .modelNotFound: return .invalidModel
-        case .outputExists: return .outputNotWritable
+        case .inputMissing, .unsupportedInput, .emptyFolder, .referenceMissing: return .invalidInput
+        case .modelNotFound, .unsupportedModel: return .invalidModel
+        case .outputExists, .cannotCreateFolder: return .outputNotWritable
         }
     }
 
@@ -46,10 +48,12 @@ public enum RunError: SegmentError, Equatable {
         case .modelNotFound(let searched):
             return "no model given and the default model was not found; looked in: \(searched.joined(separator: ", ")). "
                 + "Pass --model PATH, set SEGMENT_MODEL, or install the default model (see docs/RUN.md, \"Model\")."
+        case .unsupportedModel(let path, let reason):
+            return "model \(path) cannot be used: \(reason). Re-convert the checkpoint with supported settings (`segment convert`)."
         case .outputExists(let p):
             return "output \(p) exists. Pass --continue to skip finished cases or --overwrite to replace them."
-        case .incompatibleInput(let path, let reason):
-            return "\(path): \(reason)"
+        case .cannotCreateFolder(let p, let reason):
+            return "cannot create the output folder \(p): \(reason). Check the parent folder exists and is writable."
         case .referenceMissing(let name, let folder):
             return "no reference for case \(name) in \(folder) (looked for \(name).nii.gz, \(name).nii, \(name).png, "
                 + "\(name)_segmentation.png). Add it, or run without --ref."

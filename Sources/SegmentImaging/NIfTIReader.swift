@@ -1,12 +1,352 @@
-// Reading NIfTI headers and voxels (see NIfTI.swift for the rules).
+// Reading NIfTI headers and voxels (the rules are in NIfTI.swift).
 import CNIfTI
 import Foundation
 
+/// The header fields this module uses, read from a native-order nifti_1_header or nifti_2_header.
+struct NIfTIFields {
+    var dim: [Int]          // dim[0...7]
+    var pixdim: [Double]    // pixdim[0...7]; pixdim[0] carries qfac
+    var datatype: Int32
+    var voxOffset: Int
+    var sclSlope: Double
+    var sclInter: Double
+    var qformCode: Int
+    var sformCode: Int
+    var quatern: [Double]   // b, c, d
+    var qoffset: [Double]   // x, y, z
+    var srow: [[Double]]    // srow_x, srow_y, srow_z
+    var magic: [UInt8]      // 4 (NIfTI-1) or 8 (NIfTI-2) bytes
+
+    init(_ h: nifti_1_header) {
+        dim = tupleArray(h.dim, Int16.self).map(Int.init)
+        pixdim = tupleArray(h.pixdim, Float.self).map(Double.init)
+        datatype = Int32(h.datatype)
+        voxOffset = Int(h.vox_offset)
+        sclSlope = Double(h.scl_slope); sclInter = Double(h.scl_inter)
+        qformCode = Int(h.qform_code); sformCode = Int(h.sform_code)
+        quatern = [h.quatern_b, h.quatern_c, h.quatern_d].map(Double.init)
+        qoffset = [h.qoffset_x, h.qoffset_y, h.qoffset_z].map(Double.init)
+        srow = [tupleArray(h.srow_x, Float.self), tupleArray(h.srow_y, Float.self), tupleArray(h.srow_z, Float.self)]
+            .map { $0.map(Double.init) }
+        magic = tupleArray(h.magic, CChar.self).map { UInt8(bitPattern: $0) }
+    }
+
+    init(_ h: nifti_2_header) {
+        dim = tupleArray(h.dim, Int64.self).map(Int.init)
+        pixdim = tupleArray(h.pixdim, Double.self)
+        datatype = Int32(h.datatype)
+        voxOffset = Int(h.vox_offset)
+        sclSlope = h.scl_slope; sclInter = h.scl_inter
+        qformCode = Int(h.qform_code); sformCode = Int(h.sform_code)
+        quatern = [h.quatern_b, h.quatern_c, h.quatern_d]
+        qoffset = [h.qoffset_x, h.qoffset_y, h.qoffset_z]
+        srow = [tupleArray(h.srow_x, Double.self), tupleArray(h.srow_y, Double.self), tupleArray(h.srow_z, Double.self)]
+        magic = tupleArray(h.magic, CChar.self).map { UInt8(bitPattern: $0) }
+    }
+}
+
+/// The elements of a homogeneous C array imported as a tuple.
+func tupleArray<Tuple, T>(_ tuple: Tuple, _ type: T.Type) -> [T] {
+    withUnsafeBytes(of: tuple) { Array($0.bindMemory(to: T.self)) }
+}
+
+/// A scalar type voxels are stored as.
+protocol StoredScalar { var double: Double { get } }
+extension UInt8: StoredScalar { var double: Double { Double(self) } }
+extension Int8: StoredScalar { var double: Double { Double(self) } }
+extension UInt16: StoredScalar { var double: Double { Double(self) } }
+extension Int16: StoredScalar { var double: Double { Double(self) } }
+extension UInt32: StoredScalar { var double: Double { Double(self) } }
+extension Int32: StoredScalar { var double: Double { Double(self) } }
+extension UInt64: StoredScalar { var double: Double { Double(self) } }
+extension Int64: StoredScalar { var double: Double { Double(self) } }
+extension Float: StoredScalar { var double: Double { Double(self) } }
+extension Double: StoredScalar { var double: Double { self } }
+
 enum NIfTIReader {
-    static func header(_ path: String) throws -> NIfTIHeader { fatalError("not implemented yet") }
-    static func volume(_ path: String, volume: Int?) throws -> NIfTIVolume { fatalError("not implemented yet") }
-    static func scaled(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader, offset: Int) -> Double { fatalError("not implemented yet") }
-    static func slice(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader, _ index: Int, _ layout: VolumeLayout) -> [Float] { fatalError("not implemented yet") }
-    static func floats(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader) -> [Float] { fatalError("not implemented yet") }
-    static func labels<T: FixedWidthInteger & UnsignedInteger>(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader, as: T.Type) throws -> [T] { fatalError("not implemented yet") }
+    /// libnifti prints its own diagnostics to stderr; this module reports typed errors instead.
+    static let quiet: Void = nifti_set_debug_level(0)
+
+    // MARK: header
+
+    static func header(_ path: String) throws -> NIfTIHeader {
+        _ = quiet
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ImagingError.unreadable(path: path, reason: exists ? "permission denied" : "no such file")
+        }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw ImagingError.unreadable(path: path, reason: "it is a folder")
+        }
+        // The first bytes decide the version (sizeof_hdr 348 or 540, in either byte order).
+        let gz = nifti_is_gzfile(path) != 0
+        guard let opened = znzopen(path, "rb", gz ? 1 : 0) else {
+            throw ImagingError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        var fp: znzFile? = opened
+        var first = [UInt8](repeating: 0, count: 4)
+        let got = znzread(&first, 1, 4, fp)
+        Xznzclose(&fp)
+        guard got == 4 else {
+            throw ImagingError.invalidNIfTI(path: path, problem: got < 0
+                ? "the gzip stream is corrupt" : "the file is shorter than a NIfTI header")
+        }
+        let size = first.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+        let version: Int
+        switch size {
+        case 348, Int32(348).byteSwapped: version = 1
+        case 540, Int32(540).byteSwapped: version = 2
+        default: throw ImagingError.invalidNIfTI(path: path, problem: "sizeof_hdr is \(size), neither 348 (NIfTI-1) nor 540 (NIfTI-2)")
+        }
+
+        var swapped: Int32 = 0
+        let raw: [UInt8]
+        let f: NIfTIFields
+        if version == 1 {
+            guard let h = nifti_read_n1_hdr(path, &swapped, 1) else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "the NIfTI-1 header is short or invalid (dim, datatype)")
+            }
+            defer { free(h) }
+            raw = Array(UnsafeRawBufferPointer(start: h, count: MemoryLayout<nifti_1_header>.size))
+            f = NIfTIFields(h.pointee)
+            guard f.magic[0...2] == [0x6E, 0x2B, 0x31] else {   // "n+1"
+                throw ImagingError.invalidNIfTI(path: path, problem: f.magic[0...2] == [0x6E, 0x69, 0x31]
+                    ? "it is a header/image pair (.hdr/.img)" : "the magic is not \"n+1\" (an ANALYZE file?)")
+            }
+        } else {
+            guard let h = nifti_read_n2_hdr(path, &swapped, 1) else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "the NIfTI-2 header is short or invalid (dim, datatype)")
+            }
+            defer { free(h) }
+            raw = Array(UnsafeRawBufferPointer(start: h, count: MemoryLayout<nifti_2_header>.size))
+            f = NIfTIFields(h.pointee)
+            guard f.magic[0...2] == [0x6E, 0x2B, 0x32] else {   // "n+2"
+                throw ImagingError.invalidNIfTI(path: path, problem: "the magic is not \"n+2\" (a header/image pair?)")
+            }
+        }
+
+        guard let datatype = NIfTIDatatype(rawValue: f.datatype) else {
+            throw ImagingError.unsupportedDatatype(path: path, datatype: String(cString: nifti_datatype_string(f.datatype)))
+        }
+        let ndim = f.dim[0]
+        guard (1...7).contains(ndim) else {
+            throw ImagingError.invalidNIfTI(path: path, problem: "dim[0] is \(ndim), not in 1...7")
+        }
+        if ndim >= 5, let extra = (5...ndim).first(where: { f.dim[$0] > 1 }) {
+            throw ImagingError.invalidNIfTI(path: path, problem: "dim[\(extra)] is \(f.dim[extra]): images of more than 4 dimensions are not supported")
+        }
+        let shape = (1...3).map { $0 <= ndim ? f.dim[$0] : 1 }
+        let volumes = ndim >= 4 ? f.dim[4] : 1
+        guard shape.allSatisfy({ $0 > 0 }), volumes > 0 else {
+            throw ImagingError.invalidNIfTI(path: path, problem: "dim \(Array(f.dim[1...ndim])) has a non-positive size")
+        }
+        let spacing = (1...3).map { $0 <= ndim ? f.pixdim[$0] : 1.0 }
+
+        // nibabel's get_slope_inter: no scaling for a zero or non-finite slope; a valid slope needs a finite intercept.
+        var scaling: (slope: Double, inter: Double)? = nil
+        if f.sclSlope != 0 && f.sclSlope.isFinite {
+            guard f.sclInter.isFinite else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "scl_slope is \(f.sclSlope) but scl_inter is \(f.sclInter)")
+            }
+            scaling = (f.sclSlope, f.sclInter)
+        }
+
+        let q = f.quatern, o = f.qoffset
+        let qm = nifti_quatern_to_dmat44(q[0], q[1], q[2], o[0], o[1], o[2], f.pixdim[1], f.pixdim[2], f.pixdim[3],
+                                         f.pixdim[0] < 0 ? -1 : 1)
+        let qform = Affine(tupleArray(qm.m, Double.self).chunked(4))
+        let sform = Affine(f.srow + [[0, 0, 0, 1]])
+        let affine: Affine
+        if f.sformCode > 0 { affine = sform }
+        else if f.qformCode > 0 { affine = qform }
+        else { affine = baseAffine(shape: shape, spacing: spacing) }
+
+        let headerSize = version == 1 ? 348 : 540
+        return NIfTIHeader(path: path, version: version, shape: shape, volumes: volumes, datatype: datatype,
+                           spacing: spacing, scaling: scaling, qformCode: f.qformCode, sformCode: f.sformCode,
+                           qform: qform, sform: sform, affine: affine, raw: raw,
+                           dataOffset: max(f.voxOffset, headerSize), swapped: swapped != 0)
+    }
+
+    /// nibabel's affine for a header without qform or sform: diag(-dx, dy, dz) centred on the array.
+    static func baseAffine(shape: [Int], spacing: [Double]) -> Affine {
+        var m: [[Double]] = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+        for a in 0..<3 {
+            let zoom = a == 0 ? -spacing[a] : spacing[a]
+            m[a][a] = zoom
+            m[a][3] = -Double(shape[a] - 1) / 2 * zoom
+        }
+        return Affine(m)
+    }
+
+    // MARK: voxels
+
+    static func volume(_ path: String, volume index: Int?) throws -> NIfTIVolume {
+        let header = try header(path)
+        if header.volumes > 1 && index == nil {
+            throw ImagingError.needsVolumeIndex(path: path, volumes: header.volumes)
+        }
+        let k = index ?? 0
+        guard k >= 0 && k < header.volumes else {
+            throw ImagingError.volumeIndexOutOfRange(path: path, index: k, volumes: header.volumes)
+        }
+        let bytes = header.voxelCount * header.datatype.size
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 16)
+        do {
+            try readData(path, header: header, offset: header.dataOffset + k * bytes, into: storage)
+        } catch {
+            storage.deallocate()
+            throw error
+        }
+        if header.swapped && header.datatype.size > 1 {
+            nifti_swap_Nbytes(Int64(header.voxelCount), Int32(header.datatype.size), storage.baseAddress)
+        }
+        return NIfTIVolume(header: header, storage: storage)
+    }
+
+    /// Reads `storage.count` bytes at `offset` of the (decompressed) file.
+    static func readData(_ path: String, header: NIfTIHeader, offset: Int, into storage: UnsafeMutableRawBufferPointer) throws {
+        guard let opened = znzopen(path, "rb", nifti_is_gzfile(path)) else {
+            throw ImagingError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        var fp: znzFile? = opened
+        defer { Xznzclose(&fp) }
+        let total = offset + storage.count
+        if znzseek(fp, offset, SEEK_SET) < 0 {
+            throw ImagingError.truncated(path: path, problem: "the voxel data should start at byte \(offset) but the file is shorter (\(total) bytes needed)")
+        }
+        let chunk = 1 << 26
+        var done = 0
+        while done < storage.count {
+            let n = min(chunk, storage.count - done)
+            let got = znzread(storage.baseAddress! + done, 1, n, fp)
+            if got < 0 {
+                throw ImagingError.truncated(path: path, problem: "the gzip stream is corrupt after \(offset + done) bytes")
+            }
+            done += got
+            if got < n {
+                throw ImagingError.truncated(path: path, problem: "it ends after \(offset + done) bytes but the header needs \(total)")
+            }
+        }
+    }
+
+    /// Runs `visitor` on the voxels typed as stored: one dispatch per call, loops specialised per stored type.
+    static func visit<V: VoxelVisitor>(_ storage: UnsafeMutableRawBufferPointer, _ type: NIfTIDatatype, _ visitor: V) -> V.Result {
+        func typed<T: StoredScalar>(_ t: T.Type) -> UnsafeBufferPointer<T> {
+            UnsafeBufferPointer(start: storage.baseAddress!.assumingMemoryBound(to: T.self), count: storage.count / MemoryLayout<T>.size)
+        }
+        switch type {
+        case .uint8: return visitor.visit(typed(UInt8.self))
+        case .int8: return visitor.visit(typed(Int8.self))
+        case .uint16: return visitor.visit(typed(UInt16.self))
+        case .int16: return visitor.visit(typed(Int16.self))
+        case .uint32: return visitor.visit(typed(UInt32.self))
+        case .int32: return visitor.visit(typed(Int32.self))
+        case .uint64: return visitor.visit(typed(UInt64.self))
+        case .int64: return visitor.visit(typed(Int64.self))
+        case .float32: return visitor.visit(typed(Float.self))
+        case .float64: return visitor.visit(typed(Double.self))
+        }
+    }
+
+    static func scaled(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader, offset: Int) -> Double {
+        let raw = rawValue(storage, header.datatype, offset)
+        guard let s = header.scaling else { return raw }
+        return raw * s.slope + s.inter
+    }
+
+    static func rawValue(_ storage: UnsafeMutableRawBufferPointer, _ type: NIfTIDatatype, _ offset: Int) -> Double {
+        switch type {
+        case .uint8: return storage.load(fromByteOffset: offset, as: UInt8.self).double
+        case .int8: return storage.load(fromByteOffset: offset, as: Int8.self).double
+        case .uint16: return storage.load(fromByteOffset: offset * 2, as: UInt16.self).double
+        case .int16: return storage.load(fromByteOffset: offset * 2, as: Int16.self).double
+        case .uint32: return storage.load(fromByteOffset: offset * 4, as: UInt32.self).double
+        case .int32: return storage.load(fromByteOffset: offset * 4, as: Int32.self).double
+        case .uint64: return storage.load(fromByteOffset: offset * 8, as: UInt64.self).double
+        case .int64: return storage.load(fromByteOffset: offset * 8, as: Int64.self).double
+        case .float32: return storage.load(fromByteOffset: offset * 4, as: Float.self).double
+        case .float64: return storage.load(fromByteOffset: offset * 8, as: Double.self).double
+        }
+    }
+
+    static func slice(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader, _ index: Int,
+                      _ layout: VolumeLayout) -> [Float] {
+        let shape = layout.canonicalShape(header.shape)
+        precondition(index >= 0 && index < shape[0], "slice \(index) out of 0..<\(shape[0])")
+        let (origin, steps) = layout.addressing(header.shape)
+        return visit(storage, header.datatype, SliceGather(start: origin + index * steps[0], rows: shape[1], cols: shape[2],
+                                                           rowStep: steps[1], colStep: steps[2], scaling: header.scaling))
+    }
+
+    static func floats(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader) -> [Float] {
+        // The whole array is one "slice" of voxelCount columns with step 1.
+        visit(storage, header.datatype, SliceGather(start: 0, rows: 1, cols: header.voxelCount, rowStep: 0, colStep: 1,
+                                                    scaling: header.scaling))
+    }
+
+    static func labels<T: FixedWidthInteger & UnsignedInteger>(_ storage: UnsafeMutableRawBufferPointer,
+                                                              _ header: NIfTIHeader, as: T.Type) throws -> [T] {
+        let (labels, bad) = visit(storage, header.datatype, LabelConversion<T>(count: header.voxelCount, scaling: header.scaling))
+        if let bad {
+            let s = header.shape
+            let x = scaled(storage, header, offset: bad)
+            throw ImagingError.notALabelImage(path: header.path, problem: "voxel (\(bad % s[0]), \(bad / s[0] % s[1]), \(bad / (s[0] * s[1]))) is \(x), not an integer label in 0...\(T.max)")
+        }
+        return labels
+    }
+}
+
+/// An operation on the voxels, generic over their stored type.
+protocol VoxelVisitor {
+    associatedtype Result
+    func visit<T: StoredScalar>(_ v: UnsafeBufferPointer<T>) -> Result
+}
+
+/// Gathers rows x cols scaled values at start + r*rowStep + c*colStep, row-major, as Float.
+struct SliceGather: VoxelVisitor {
+    let start, rows, cols, rowStep, colStep: Int
+    let scaling: (slope: Double, inter: Double)?
+
+    func visit<T: StoredScalar>(_ v: UnsafeBufferPointer<T>) -> [Float] {
+        let slope = scaling?.slope ?? 1, inter = scaling?.inter ?? 0
+        return [Float](unsafeUninitializedCapacity: rows * cols) { out, count in
+            for r in 0..<rows {
+                let row = start + r * rowStep
+                for c in 0..<cols { out[r * cols + c] = Float(v[row + c * colStep].double * slope + inter) }
+            }
+            count = rows * cols
+        }
+    }
+}
+
+/// Converts every scaled voxel to an unsigned integer label; returns the labels, or the first offset that is not
+/// a label (negative, fractional, NaN or above T.max).
+struct LabelConversion<L: FixedWidthInteger & UnsignedInteger>: VoxelVisitor {
+    let count: Int
+    let scaling: (slope: Double, inter: Double)?
+
+    func visit<T: StoredScalar>(_ v: UnsafeBufferPointer<T>) -> ([L], Int?) {
+        let slope = scaling?.slope ?? 1, inter = scaling?.inter ?? 0
+        let limit = Double(L.max)
+        var bad: Int? = nil
+        let labels = [L](unsafeUninitializedCapacity: count) { out, n in
+            for i in 0..<count {
+                let x = v[i].double * slope + inter
+                // NaN fails every comparison.
+                guard x >= 0 && x <= limit && x.rounded(.towardZero) == x else { bad = i; break }
+                out[i] = L(x)
+            }
+            n = bad == nil ? count : 0
+        }
+        return (labels, bad)
+    }
+}
+
+extension Array {
+    /// Splits into consecutive pieces of `size` elements.
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0 ..< Swift.min($0 + size, count)]) }
+    }
 }

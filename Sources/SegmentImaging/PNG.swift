@@ -1,4 +1,15 @@
-// PNG images through libpng's simplified API (png_image: errors are reported by return value, no setjmp).
+// PNG images through libpng's simplified API (png_image): errors come back as return values and a message,
+// never through setjmp/longjmp.
+//
+// How each file is read (the simplified API converts to the format asked for; these choices avoid every
+// conversion except bit-depth expansion):
+//   gray files -> gray, colour and palette files -> RGB; a file with alpha (or tRNS) is read with its alpha
+//   channel, which is then dropped (asking for a format without alpha would composite onto a background).
+//   8-bit and smaller: 8-bit output (1/2/4-bit gray and palette entries expanded to 0...255 by libpng).
+//   16-bit without alpha: 16-bit "linear" output, which for a file without a gAMA/sRGB chunk is the stored value.
+//   16-bit with alpha: 8-bit output with PNG_IMAGE_FLAG_16BIT_sRGB, i.e. the stored value scaled to 8 bits
+//   (libpng's 16-bit output premultiplies colour by alpha, which would destroy colour under transparency).
+// A gAMA or sRGB chunk makes libpng convert gamma (to sRGB for 8-bit output, to linear for 16-bit output).
 import CPNG
 import Foundation
 import SegmentCore
@@ -7,14 +18,15 @@ import SegmentCore
 ///
 /// Every colour type and bit depth is read (gray 1/2/4/8/16, gray+alpha, RGB, RGBA, palette, interlaced).
 /// Alpha (and tRNS transparency) is dropped: the colour stored under it is kept, never composited. Values are
-/// v / (2^depth - 1): 8-bit v / 255, 16-bit v / 65535 (the same full-range scaling), 1/2/4-bit gray and palette
-/// entries as 8-bit. A gray file gives one channel, a colour or palette file three.
+/// v / (2^depth - 1) of the decoded sample: 8-bit v / 255, 16-bit v / 65535 (the same full-range scaling);
+/// 1/2/4-bit gray and palette entries are decoded to 8 bits first; 16-bit images with alpha are decoded at 8-bit
+/// precision (round(v / 257) / 255). A gray file gives one channel, a colour or palette file three.
 public struct PNGImage: Sendable {
     public let width: Int
     public let height: Int
     /// 1 (gray) or 3 (RGB).
     public let channels: Int
-    /// Stored bit depth per channel (8 or 16).
+    /// Stored bit depth per channel (8 for 1/2/4/8-bit and palette files, 16 for 16-bit files).
     public let bitDepth: Int
     /// (height, width, channels), row-major, values in [0, 1].
     public let pixels: [Float]
@@ -27,7 +39,60 @@ public struct PNGImage: Sendable {
 
     /// Reads `path`. Throws `ImagingError.invalidPNG` / `.unreadable` (exit 3).
     public static func read(_ path: String) throws -> PNGImage {
-        fatalError("PNGImage.read: not implemented yet")
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) }
+        catch {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ImagingError.unreadable(path: path, reason: exists ? "permission denied or I/O error" : "no such file")
+        }
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        guard begun != 0 else {
+            throw ImagingError.invalidPNG(path: path, problem: PNGImage.message(image))
+        }
+        let file = image.format
+        let color = file & (PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_COLORMAP) != 0
+        let alpha = file & PNG_FORMAT_FLAG_ALPHA != 0
+        let sixteen = file & PNG_FORMAT_FLAG_LINEAR != 0
+        let linear = sixteen && !alpha
+        if sixteen && alpha { image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB) }
+        image.format = (color ? PNG_FORMAT_FLAG_COLOR : 0) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0)
+            | (linear ? PNG_FORMAT_FLAG_LINEAR : 0)
+
+        let W = Int(image.width), H = Int(image.height)
+        let C = color ? 3 : 1                   // channels handed out
+        let stored = C + (alpha ? 1 : 0)        // channels decoded
+        let samples = W * H * stored
+        var pixels = [Float](repeating: 0, count: W * H * C)
+        // (H, W, stored) decoded samples -> (H, W, C) floats, alpha dropped.
+        func convert<T: BinaryInteger>(_ decoded: UnsafeBufferPointer<T>, _ scale: Float) {
+            for p in 0..<(W * H) {
+                for c in 0..<C { pixels[p * C + c] = Float(decoded[p * stored + c]) / scale }
+            }
+        }
+        let ok: Int32
+        if linear {
+            var buffer = [UInt16](repeating: 0, count: samples)
+            ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+            if ok != 0 { buffer.withUnsafeBufferPointer { convert($0, 65535) } }
+        } else {
+            var buffer = [UInt8](repeating: 0, count: samples)
+            ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+            if ok != 0 { buffer.withUnsafeBufferPointer { convert($0, 255) } }
+        }
+        guard ok != 0 else {
+            let problem = PNGImage.message(image)
+            png_image_free(&image)
+            throw ImagingError.invalidPNG(path: path, problem: problem)
+        }
+        return PNGImage(width: W, height: H, channels: C, bitDepth: sixteen ? 16 : 8, pixels: pixels)
+    }
+
+    /// libpng's message of a failed png_image call.
+    static func message(_ image: png_image) -> String {
+        let text = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        return text.isEmpty ? "libpng could not decode it" : text
     }
 }
 
@@ -44,11 +109,31 @@ public enum PNGWriter {
     /// Writes a single-channel 8-bit mask of width x height labels (row-major).
     public static func writeMask(_ labels: [UInt8], width: Int, height: Int, values: PNGValues = .binary,
                                  to path: String) throws {
-        fatalError("PNGWriter.writeMask: not implemented yet")
+        precondition(labels.count == width * height, "mask is not height x width")
+        let pixels = values == .binary ? labels.map { $0 == 0 ? UInt8(0) : 255 } : labels
+        try write(pixels, width: width, height: height, format: 0, to: path)
     }
 
     /// Writes an 8-bit RGB picture of width x height pixels, (height, width, 3) row-major.
     public static func writeRGB(_ rgb: [UInt8], width: Int, height: Int, to path: String) throws {
-        fatalError("PNGWriter.writeRGB: not implemented yet")
+        precondition(rgb.count == width * height * 3, "picture is not height x width x 3")
+        try write(rgb, width: width, height: height, format: PNG_FORMAT_FLAG_COLOR, to: path)
+    }
+
+    static func write(_ samples: [UInt8], width: Int, height: Int, format: UInt32, to path: String) throws {
+        precondition(width > 0 && height > 0, "an image has at least one pixel")
+        try AtomicFile.write(to: path) { tmp in
+            var image = png_image()
+            image.version = UInt32(PNG_IMAGE_VERSION)
+            image.width = UInt32(width)
+            image.height = UInt32(height)
+            image.format = format
+            let ok = samples.withUnsafeBytes { png_image_write_to_file(&image, tmp, 0, $0.baseAddress, 0, nil) }
+            guard ok != 0 else {
+                let problem = PNGImage.message(image)
+                png_image_free(&image)
+                throw ImagingError.notWritable(path: path, reason: problem)
+            }
+        }
     }
 }

@@ -93,7 +93,7 @@ public struct ModelRecord: Codable, Equatable, Sendable {
         var imgSize, patchSize, inChans, numClasses, embedDim, windowSize: Int
         var depths, numHeads: [Int]
         var mlpRatio: Double
-        init(_ c: SwinUNetConfig) {
+        public init(_ c: SwinUNetConfig) {
             imgSize = c.imgSize; patchSize = c.patchSize; inChans = c.inChans; numClasses = c.numClasses
             embedDim = c.embedDim; windowSize = c.windowSize; depths = c.depths; numHeads = c.numHeads; mlpRatio = c.mlpRatio
         }
@@ -108,7 +108,7 @@ public struct ModelRecord: Codable, Equatable, Sendable {
         var channels, intensity, orientation: String
         var windowLo, windowHi: Double
         var sliceAxis, rowAxis, colAxis, imageOrder, labelOrder: Int
-        init(_ p: Preprocessing) {
+        public init(_ p: Preprocessing) {
             channels = p.channels; intensity = p.intensity; orientation = p.orientation; windowLo = p.windowLo
             windowHi = p.windowHi; sliceAxis = p.sliceAxis; rowAxis = p.rowAxis; colAxis = p.colAxis
             imageOrder = p.imageOrder; labelOrder = p.labelOrder

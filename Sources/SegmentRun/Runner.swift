@@ -48,7 +48,8 @@ public enum Runner {
         let cleanup = try guardExecutable.map { try CleanupGuard(folders: plan.outputFolders, executable: $0) }
         defer { cleanup?.finish() }
 
-        let engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch)
+        let engine = try SwinUNetEngine(config: model.metadata.config, threads: o.threads, maxBatch: o.batch,
+                                        source: model.path, weights: { try model.floats($0) })
         let progress = Progress(mode: Progress.mode(quiet: o.quiet), totalCases: plan.cases.count)
         let segmenter = Segmenter(model: model, engine: engine, options: o, progress: progress)
 

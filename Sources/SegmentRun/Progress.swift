@@ -90,7 +90,9 @@ public final class Progress {
     static func quoted(_ v: String) -> String {
         let plain = !v.isEmpty && v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7f }
         if plain { return v }
-        let data = try! JSONEncoder().encode([v])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let data = try! encoder.encode([v])
         let s = String(decoding: data, as: UTF8.self)
         return String(s.dropFirst().dropLast())    // ["..."] -> "..."
     }

@@ -44,9 +44,9 @@ build: sys-deps
 	swift build -c release
 
 # Reference fixtures (PyTorch checkpoints, activations, nibabel/scipy/medpy answers), made by trainer/fixtures/gen_*.py.
-$(FIXTURES)/.stamp: $(VENV)/.stamp $(wildcard trainer/fixtures/*.py) $(wildcard trainer/segment_ref/*.py)
+$(FIXTURES)/.stamp: $(VENV)/.stamp $(wildcard trainer/fixtures/*.py) $(wildcard trainer/segment_*/*.py)
 	@mkdir -p $(FIXTURES)
-	@set -e; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
+	@set -e; shopt -s nullglob; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
 	@touch $@
 
 fixtures: $(FIXTURES)/.stamp
@@ -60,6 +60,7 @@ test-python: setup
 test: test-swift test-python
 
 data: setup
+	@apt-cache show mricron-data >/dev/null 2>&1 || { SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
 	PYTHONPATH=trainer $(PY) -m segment_data.fetch --cache $(DATA)
 
 weights: setup build data

@@ -51,6 +51,12 @@ public final class SwinUNetEngine {
     /// Test hook: receives each named stage activation (names as segment_ref's `stages`) during `logits`.
     var observer: ((String, UnsafeBufferPointer<Float>) -> Void)?
 
+    /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied in,
+    /// so the model file may be closed afterwards.
+    public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { try model.floats($0) }
+    }
+
     /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
     /// their sizes, and preallocates. `source` names the model in errors (its file path).
     public init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,

@@ -73,9 +73,11 @@ public final class NIfTIHeader: @unchecked Sendable {
     public let affine: Affine
     /// The raw header (348 or 540 bytes, native byte order), the template of every output on this grid.
     let raw: [UInt8]
-    /// Byte offset of the voxel data in the (uncompressed) file and whether its bytes must be swapped.
+    /// Byte offset of the voxel data in the (uncompressed) file, whether its bytes must be swapped, whether the
+    /// file is gzip-compressed.
     let dataOffset: Int
     let swapped: Bool
+    let gzip: Bool
 
     /// Axis codes of (i, j, k) from `affine`, as nibabel's aff2axcodes (e.g. "RAS", "LPS").
     public var axisCodes: String { get throws { try Orientation.axisCodes(affine, path: path) } }
@@ -84,11 +86,11 @@ public final class NIfTIHeader: @unchecked Sendable {
 
     init(path: String, version: Int, shape: [Int], volumes: Int, datatype: NIfTIDatatype, spacing: [Double],
          scaling: (slope: Double, inter: Double)?, qformCode: Int, sformCode: Int, qform: Affine, sform: Affine,
-         affine: Affine, raw: [UInt8], dataOffset: Int, swapped: Bool) {
+         affine: Affine, raw: [UInt8], dataOffset: Int, swapped: Bool, gzip: Bool) {
         self.path = path; self.version = version; self.shape = shape; self.volumes = volumes; self.datatype = datatype
         self.spacing = spacing; self.scaling = scaling; self.qformCode = qformCode; self.sformCode = sformCode
         self.qform = qform; self.sform = sform; self.affine = affine; self.raw = raw; self.dataOffset = dataOffset
-        self.swapped = swapped
+        self.swapped = swapped; self.gzip = gzip
     }
 
     /// Reads and validates only the header of `path`.

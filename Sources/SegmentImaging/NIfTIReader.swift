@@ -79,50 +79,55 @@ enum NIfTIReader {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             throw ImagingError.unreadable(path: path, reason: "it is a folder")
         }
-        // The first bytes decide the version (sizeof_hdr 348 or 540, in either byte order).
-        let gz = nifti_is_gzfile(path) != 0
+        // gzip or not from the content (the name may lie); zlib reads both through znz.
+        let gz = try isGzip(path)
         guard let opened = znzopen(path, "rb", gz ? 1 : 0) else {
             throw ImagingError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
         var fp: znzFile? = opened
-        var first = [UInt8](repeating: 0, count: 4)
-        let got = znzread(&first, 1, 4, fp)
+        var bytes = [UInt8](repeating: 0, count: MemoryLayout<nifti_2_header>.size)
+        let got = znzread(&bytes, 1, bytes.count, fp)
         Xznzclose(&fp)
-        guard got == 4 else {
-            throw ImagingError.invalidNIfTI(path: path, problem: got < 0
-                ? "the gzip stream is corrupt" : "the file is shorter than a NIfTI header")
-        }
-        let size = first.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-        let version: Int
+        if got < 0 { throw ImagingError.invalidNIfTI(path: path, problem: "the gzip stream is corrupt") }
+        guard got >= 4 else { throw ImagingError.invalidNIfTI(path: path, problem: "the file is shorter than a NIfTI header") }
+
+        // sizeof_hdr decides the version (348 or 540) and the byte order.
+        let size = bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+        let version: Int, swapped: Bool
         switch size {
-        case 348, Int32(348).byteSwapped: version = 1
-        case 540, Int32(540).byteSwapped: version = 2
+        case 348, Int32(348).byteSwapped: version = 1; swapped = size != 348
+        case 540, Int32(540).byteSwapped: version = 2; swapped = size != 540
         default: throw ImagingError.invalidNIfTI(path: path, problem: "sizeof_hdr is \(size), neither 348 (NIfTI-1) nor 540 (NIfTI-2)")
         }
-
-        var swapped: Int32 = 0
+        let headerSize = version == 1 ? 348 : 540
+        guard got >= headerSize else {
+            throw ImagingError.invalidNIfTI(path: path, problem: "the file ends inside the \(headerSize)-byte header")
+        }
+        // The header in native byte order, checked by libnifti (dim, datatype), then the single-file magic.
         let raw: [UInt8]
         let f: NIfTIFields
         if version == 1 {
-            guard let h = nifti_read_n1_hdr(path, &swapped, 1) else {
-                throw ImagingError.invalidNIfTI(path: path, problem: "the NIfTI-1 header is short or invalid (dim, datatype)")
-            }
-            defer { free(h) }
-            raw = Array(UnsafeRawBufferPointer(start: h, count: MemoryLayout<nifti_1_header>.size))
-            f = NIfTIFields(h.pointee)
+            var h = bytes.withUnsafeBytes { $0.loadUnaligned(as: nifti_1_header.self) }
+            if swapped { swap_nifti_header(&h, 1) }
+            raw = withUnsafeBytes(of: h) { Array($0) }
+            f = NIfTIFields(h)
             guard f.magic[0...2] == [0x6E, 0x2B, 0x31] else {   // "n+1"
                 throw ImagingError.invalidNIfTI(path: path, problem: f.magic[0...2] == [0x6E, 0x69, 0x31]
                     ? "it is a header/image pair (.hdr/.img)" : "the magic is not \"n+1\" (an ANALYZE file?)")
             }
-        } else {
-            guard let h = nifti_read_n2_hdr(path, &swapped, 1) else {
-                throw ImagingError.invalidNIfTI(path: path, problem: "the NIfTI-2 header is short or invalid (dim, datatype)")
+            guard nifti_hdr1_looks_good(&h) != 0 else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "libnifti finds the header invalid (dim \(f.dim), datatype \(f.datatype))")
             }
-            defer { free(h) }
-            raw = Array(UnsafeRawBufferPointer(start: h, count: MemoryLayout<nifti_2_header>.size))
-            f = NIfTIFields(h.pointee)
+        } else {
+            var h = bytes.withUnsafeBytes { $0.loadUnaligned(as: nifti_2_header.self) }
+            if swapped { swap_nifti_header(&h, 2) }
+            raw = withUnsafeBytes(of: h) { Array($0) }
+            f = NIfTIFields(h)
             guard f.magic[0...2] == [0x6E, 0x2B, 0x32] else {   // "n+2"
                 throw ImagingError.invalidNIfTI(path: path, problem: "the magic is not \"n+2\" (a header/image pair?)")
+            }
+            guard nifti_hdr2_looks_good(&h) != 0 else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "libnifti finds the header invalid (dim \(f.dim), datatype \(f.datatype))")
             }
         }
 
@@ -152,21 +157,54 @@ enum NIfTIReader {
             scaling = (f.sclSlope, f.sclInter)
         }
 
-        let q = f.quatern, o = f.qoffset
-        let qm = nifti_quatern_to_dmat44(q[0], q[1], q[2], o[0], o[1], o[2], f.pixdim[1], f.pixdim[2], f.pixdim[3],
-                                         f.pixdim[0] < 0 ? -1 : 1)
-        let qform = Affine(tupleArray(qm.m, Double.self).chunked(4))
+        let qform = quaternionAffine(f, version: version)
         let sform = Affine(f.srow + [[0, 0, 0, 1]])
         let affine: Affine
         if f.sformCode > 0 { affine = sform }
         else if f.qformCode > 0 { affine = qform }
         else { affine = baseAffine(shape: shape, spacing: spacing) }
 
-        let headerSize = version == 1 ? 348 : 540
         return NIfTIHeader(path: path, version: version, shape: shape, volumes: volumes, datatype: datatype,
                            spacing: spacing, scaling: scaling, qformCode: f.qformCode, sformCode: f.sformCode,
                            qform: qform, sform: sform, affine: affine, raw: raw,
-                           dataOffset: max(f.voxOffset, headerSize), swapped: swapped != 0)
+                           dataOffset: max(f.voxOffset, headerSize), swapped: swapped, gzip: gz)
+    }
+
+    /// The qform as nibabel's get_qform: w = sqrt(1 - (b² + c² + d²)), taken as 0 when |1 - (b² + c² + d²)| is
+    /// below 3 eps of the header's float type (or negative, where nibabel refuses the header), rotation of the
+    /// normalised quaternion, columns scaled by pixdim[1], pixdim[2], pixdim[3] * qfac (qfac = -1 when
+    /// pixdim[0] < 0, else 1), offsets qoffset_x/y/z. (libnifti's own version differs near 180-degree rotations.)
+    static func quaternionAffine(_ f: NIfTIFields, version: Int) -> Affine {
+        let (x, y, z) = (f.quatern[0], f.quatern[1], f.quatern[2])
+        let w2 = 1 - (x * x + y * y + z * z)
+        let threshold = 3 * (version == 1 ? Double(Float.ulpOfOne) : Double.ulpOfOne)
+        let w = abs(w2) < threshold || w2 < 0 ? 0 : w2.squareRoot()
+        var r: [[Double]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+        let n = w * w + x * x + y * y + z * z
+        if n >= Double.ulpOfOne {
+            let s = 2 / n
+            let (X, Y, Z) = (x * s, y * s, z * s)
+            let (wX, wY, wZ) = (w * X, w * Y, w * Z)
+            let (xX, xY, xZ) = (x * X, x * Y, x * Z)
+            let (yY, yZ, zZ) = (y * Y, y * Z, z * Z)
+            r = [[1 - (yY + zZ), xY - wZ, xZ + wY],
+                 [xY + wZ, 1 - (xX + zZ), yZ - wX],
+                 [xZ - wY, yZ + wX, 1 - (xX + yY)]]
+        }
+        let zoom = [f.pixdim[1], f.pixdim[2], f.pixdim[3] * (f.pixdim[0] < 0 ? -1 : 1)]
+        var m = (0..<3).map { i in (0..<3).map { j in r[i][j] * zoom[j] } + [f.qoffset[i]] }
+        m.append([0, 0, 0, 1])
+        return Affine(m)
+    }
+
+    /// Whether the file starts with the gzip magic 1f 8b.
+    static func isGzip(_ path: String) throws -> Bool {
+        guard let file = fopen(path, "rb") else {
+            throw ImagingError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { fclose(file) }
+        var magic: [UInt8] = [0, 0]
+        return fread(&magic, 1, 2, file) == 2 && magic == [0x1F, 0x8B]
     }
 
     /// nibabel's affine for a header without qform or sform: diag(-dx, dy, dz) centred on the array.
@@ -207,7 +245,7 @@ enum NIfTIReader {
 
     /// Reads `storage.count` bytes at `offset` of the (decompressed) file.
     static func readData(_ path: String, header: NIfTIHeader, offset: Int, into storage: UnsafeMutableRawBufferPointer) throws {
-        guard let opened = znzopen(path, "rb", nifti_is_gzfile(path)) else {
+        guard let opened = znzopen(path, "rb", header.gzip ? 1 : 0) else {
             throw ImagingError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
         var fp: znzFile? = opened
@@ -344,9 +382,3 @@ struct LabelConversion<L: FixedWidthInteger & UnsignedInteger>: VoxelVisitor {
     }
 }
 
-extension Array {
-    /// Splits into consecutive pieces of `size` elements.
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0 ..< Swift.min($0 + size, count)]) }
-    }
-}

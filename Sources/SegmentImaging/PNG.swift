@@ -6,9 +6,10 @@
 //   gray files -> gray, colour and palette files -> RGB; a file with alpha (or tRNS) is read with its alpha
 //   channel, which is then dropped (asking for a format without alpha would composite onto a background).
 //   8-bit and smaller: 8-bit output (1/2/4-bit gray and palette entries expanded to 0...255 by libpng).
-//   16-bit without alpha: 16-bit "linear" output, which for a file without a gAMA/sRGB chunk is the stored value.
-//   16-bit with alpha: 8-bit output with PNG_IMAGE_FLAG_16BIT_sRGB, i.e. the stored value scaled to 8 bits
-//   (libpng's 16-bit output premultiplies colour by alpha, which would destroy colour under transparency).
+//   16-bit: 16-bit "linear" output, which for a file without a gAMA/sRGB chunk is the stored value. With alpha,
+//   libpng premultiplies that output by alpha; the colour is recovered by dividing by alpha (exact where opaque,
+//   within 0.5 / alpha of full scale elsewhere, 0 where fully transparent). libpng's 16-to-8-bit alternative
+//   (PNG_IMAGE_FLAG_16BIT_sRGB) scrambles interlaced images in libpng 1.6.39, so it is not used.
 // A gAMA or sRGB chunk makes libpng convert gamma (to sRGB for 8-bit output, to linear for 16-bit output).
 import CPNG
 import Foundation
@@ -19,8 +20,9 @@ import SegmentCore
 /// Every colour type and bit depth is read (gray 1/2/4/8/16, gray+alpha, RGB, RGBA, palette, interlaced).
 /// Alpha (and tRNS transparency) is dropped: the colour stored under it is kept, never composited. Values are
 /// v / (2^depth - 1) of the decoded sample: 8-bit v / 255, 16-bit v / 65535 (the same full-range scaling);
-/// 1/2/4-bit gray and palette entries are decoded to 8 bits first; 16-bit images with alpha are decoded at 8-bit
-/// precision (round(v / 257) / 255). A gray file gives one channel, a colour or palette file three.
+/// 1/2/4-bit gray and palette entries are decoded to 8 bits first. 16-bit images with alpha: exact where opaque,
+/// within 0.5 / alpha elsewhere, 0 where fully transparent (see above). A gray file gives one channel, a colour
+/// or palette file three.
 public struct PNGImage: Sendable {
     public let width: Int
     public let height: Int
@@ -55,10 +57,8 @@ public struct PNGImage: Sendable {
         let color = file & (PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_COLORMAP) != 0
         let alpha = file & PNG_FORMAT_FLAG_ALPHA != 0
         let sixteen = file & PNG_FORMAT_FLAG_LINEAR != 0
-        let linear = sixteen && !alpha
-        if sixteen && alpha { image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB) }
         image.format = (color ? PNG_FORMAT_FLAG_COLOR : 0) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0)
-            | (linear ? PNG_FORMAT_FLAG_LINEAR : 0)
+            | (sixteen ? PNG_FORMAT_FLAG_LINEAR : 0)
 
         let W = Int(image.width), H = Int(image.height)
         let C = color ? 3 : 1                   // channels handed out
@@ -71,11 +71,21 @@ public struct PNGImage: Sendable {
                 for c in 0..<C { pixels[p * C + c] = Float(decoded[p * stored + c]) / scale }
             }
         }
+        // 16-bit with alpha: (H, W, stored) colour premultiplied by alpha -> (H, W, C) floats.
+        func unpremultiply(_ decoded: UnsafeBufferPointer<UInt16>) {
+            for p in 0..<(W * H) {
+                let a = Double(decoded[p * stored + C])
+                for c in 0..<C {
+                    let v = a > 0 ? min(65535, (Double(decoded[p * stored + c]) * 65535 / a).rounded()) : 0
+                    pixels[p * C + c] = Float(v) / 65535
+                }
+            }
+        }
         let ok: Int32
-        if linear {
+        if sixteen {
             var buffer = [UInt16](repeating: 0, count: samples)
             ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-            if ok != 0 { buffer.withUnsafeBufferPointer { convert($0, 65535) } }
+            if ok != 0 { buffer.withUnsafeBufferPointer { alpha ? unpremultiply($0) : convert($0, 65535) } }
         } else {
             var buffer = [UInt8](repeating: 0, count: samples)
             ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }

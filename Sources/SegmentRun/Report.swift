@@ -4,6 +4,7 @@
 import Foundation
 import SegmentCore
 import SegmentFormat
+import SegmentMetrics
 
 public enum CaseStatus: String, Codable, Sendable {
     case ok, skipped, failed
@@ -155,18 +156,22 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var options: OptionsRecord
     public var summary: RunSummary
     public var cases: [CaseRecord]
+    /// With --ref: the scores of the segmented cases against their references, as `segment score --json` writes
+    /// them (skipped and failed cases are not scored).
+    public var scores: ScoreReport?
 
     enum CodingKeys: String, CodingKey {
-        case format, tool, started, model, options, summary, cases
+        case format, tool, started, model, options, summary, cases, scores
         case formatVersion = "format_version", toolVersion = "tool_version", commandLine = "command_line"
         case wallTimeSeconds = "wall_time_s", exitCode = "exit_code"
     }
 
-    /// Pretty-printed JSON with sorted keys; NaN and infinities are written as the strings "NaN", "Infinity", "-Infinity".
+    /// Pretty-printed JSON with sorted keys; NaN and infinities are written as the strings "nan", "inf", "-inf"
+    /// (as `segment score` writes them).
     public func json() throws -> Data {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var data = try e.encode(self)
         data.append(UInt8(ascii: "\n"))
         return data
@@ -174,7 +179,7 @@ public struct RunReport: Codable, Equatable, Sendable {
 
     public static func decode(_ data: Data) throws -> RunReport {
         let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try d.decode(RunReport.self, from: data)
     }
 }

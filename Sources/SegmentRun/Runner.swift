@@ -12,6 +12,7 @@ import SegmentCore
 import SegmentEngine
 import SegmentFormat
 import SegmentImaging
+import SegmentMetrics
 
 /// How a run ended when it did not fully succeed (thrown after the report is written).
 public struct RunFailure: SegmentError {
@@ -55,6 +56,7 @@ public enum Runner {
 
         var records: [CaseRecord] = []
         var errors: [SegmentError] = []
+        var scores: [CaseScore] = []
         for c in plan.cases {
             let t0 = Date()
             var record = CaseRecord(name: c.name, input: c.input, output: c.output, status: .ok)
@@ -65,7 +67,7 @@ public enum Runner {
                     record.status = .skipped
                 } else {
                     if case .missing(let folder) = c.reference { throw RunError.referenceMissing(caseName: c.name, folder: folder) }
-                    try segmenter.segment(c, into: &record)
+                    if let s = try segmenter.segment(c, into: &record) { scores.append(s) }
                 }
             } catch {
                 let e = error as? SegmentError ?? InternalError(error: error)
@@ -91,10 +93,16 @@ public enum Runner {
 
         let summary = RunSummary(discovered: plan.discovered, records: records, shard: o.shard)
         let seconds = Date().timeIntervalSince(started)
-        let report = RunReport(tool: "segment", toolVersion: o.toolVersion, commandLine: o.commandLine,
+        var report = RunReport(tool: "segment", toolVersion: o.toolVersion, commandLine: o.commandLine,
                                started: ISO8601DateFormatter().string(from: started), wallTimeSeconds: seconds,
                                exitCode: Int(exit.rawValue), model: ModelRecord(model), options: o.record,
                                summary: summary, cases: records)
+        if o.reference != nil {
+            let names = model.metadata.classNames
+            report.scores = ScoreReport(cases: scores, labels: Array(1..<names.count),
+                                        classNames: Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.offset, $0.element) }),
+                                        policy: ScoringPolicy(), tool: "segment \(o.toolVersion)")
+        }
         progress.finish(summary, seconds: seconds)
         if let path = o.report { try AtomicFile.write(try report.json(), to: path) }
         if o.json { FileHandle.standardOutput.write(try report.json()) }

@@ -10,6 +10,7 @@ import SegmentCore
 import SegmentEngine
 import SegmentFormat
 import SegmentImaging
+import SegmentMetrics
 
 final class Segmenter {
     let model: ModelFile
@@ -37,19 +38,23 @@ final class Segmenter {
         probabilities = options.probabilities == nil ? [] : [Float](repeating: 0, count: batch * nc * S * S)
     }
 
-    /// Segments `c` and writes its outputs. Throws the case's error (a SegmentError for every user-facing failure).
-    func segment(_ c: RunCase, into record: inout CaseRecord) throws {
+    /// Segments `c` and writes its outputs; with a reference, returns the case's scores. Throws the case's error
+    /// (a SegmentError for every user-facing failure).
+    func segment(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
         switch c.kind {
-        case .nifti: try segmentVolume(c, into: &record)
-        case .png: try segmentPicture(c, into: &record)
+        case .nifti: return try segmentVolume(c, into: &record)
+        case .png: return try segmentPicture(c, into: &record)
         }
     }
 
     // MARK: NIfTI volumes
 
-    private func segmentVolume(_ c: RunCase, into record: inout CaseRecord) throws {
+    private func segmentVolume(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
         let volume = try NIfTIVolume.read(c.input, volume: options.volume)
         let header = volume.header
+        // The reference first: a wrong one fails the case before any work. A volume of one slice is a 2D image.
+        let reference = try readReference(c, shape: header.shape[2] == 1 ? Array(header.shape.prefix(2)) : header.shape,
+                                          affine: header.affine)
         let layout = try VolumeLayout.forModel(
             sliceAxis: pre.sliceAxis, rowAxis: pre.rowAxis, colAxis: pre.colAxis, orientation: pre.orientation,
             volumeAxisCodes: pre.orientation.isEmpty ? "" : try header.axisCodes, path: c.input)
@@ -90,6 +95,7 @@ final class Segmenter {
             }
             progress.slicesFinished(n)
         }
+        let scores = try reference.map { try score(c, mask, $0) }
 
         if let path = c.probabilities {
             let all = Array(classProbabilities.joined())               // (X, Y, Z, classes), X fastest
@@ -106,13 +112,15 @@ final class Segmenter {
         }
         try header.writeMask(mask, to: c.output)
         record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000)
+        return scores
     }
 
     // MARK: PNG pictures
 
-    private func segmentPicture(_ c: RunCase, into record: inout CaseRecord) throws {
+    private func segmentPicture(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
         let picture = try PNGImage.read(c.input)
         let (H, W) = (picture.height, picture.width)
+        let reference = try readReference(c, shape: [W, H], affine: nil)
         record.shape = [H, W]
         record.slices = 1
         progress.caseStarted(c.name, slices: 1)
@@ -137,6 +145,7 @@ final class Segmenter {
         run(1, channels: planes.count)
 
         let mask = Zoom.zoomLabels(Array(labels[0 ..< S * S]), height: S, width: S, toHeight: H, toWidth: W)
+        let scores = try reference.map { try score(c, mask, $0) }
         if let path = c.probabilities {
             // (H, W, classes) with H fastest (fortran order), so numpy.load(path)[h, w, c] is the probability.
             var all = [Float](repeating: 0, count: H * W * nc)
@@ -155,10 +164,35 @@ final class Segmenter {
         }
         try PNGWriter.writeMask(mask, width: W, height: H, values: pngValues, to: c.output)
         record.labels = labelRecords(mask, voxelMillilitres: nil)
+        return scores
     }
 
     /// PNG mask values: as asked, else 0/255 for a two-class model and the labels otherwise.
     var pngValues: PNGValues { options.pngValues ?? (nc == 2 ? .binary : .label) }
+
+    // MARK: scoring (--ref)
+
+    /// The case's reference, checked to lie on the input's grid (`shape` as SegmentMetrics orders it, first axis
+    /// fastest; the affine within SegmentMetrics.affineTolerance). Nil without --ref.
+    private func readReference(_ c: RunCase, shape: [Int], affine: Affine?) throws -> (path: String, image: LabelImage)? {
+        guard case .found(let path) = c.reference else { return nil }
+        let image = try LabelImage.read(path, pngValues: pngValues)
+        var problem: String?
+        if image.labels.shape != shape {
+            problem = "shape \(shape) vs \(image.labels.shape)"
+        } else if let a = affine, let b = image.affine, a.maxDifference(b) > affineTolerance {
+            problem = "affines differ by up to \(a.maxDifference(b)) mm"
+        }
+        if let problem { throw RunError.referenceGrid(input: c.input, reference: path, problem: problem) }
+        return (path, image)
+    }
+
+    /// Scores of the mask (same memory order as the reference) for every foreground class of the model.
+    private func score(_ c: RunCase, _ mask: [UInt8], _ ref: (path: String, image: LabelImage)) throws -> CaseScore {
+        try scoreCase(name: c.name, prediction: LabelMap(shape: ref.image.labels.shape, uint8Labels: mask),
+                      reference: ref.image.labels, spacing: ref.image.spacing, unit: ref.image.unit,
+                      labels: Array(1..<nc), predictionFile: c.output, referenceFile: ref.path, threads: options.threads)
+    }
 
     // MARK: helpers
 

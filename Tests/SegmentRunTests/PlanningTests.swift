@@ -38,9 +38,11 @@ final class PlanningTests: XCTestCase {
         let dir = try TestSupport.temporaryDirectory(self)
         let input = dir.appendingPathComponent("scan.nii.gz")
         try touch(input)
-        // -o an existing folder: the mask is named after the input inside it.
-        let plan = try CasePlanner.plan(PlanRequest(input: input.path, output: dir.path + "/"))
-        XCTAssertEqual(plan.cases.map(\.output), [dir.path + "/scan.nii.gz"])
+        // -o an existing folder: the mask is named after the input inside it (and must not be the input).
+        let masks = dir.appendingPathComponent("masks")
+        try FileManager.default.createDirectory(at: masks, withIntermediateDirectories: true)
+        let plan = try CasePlanner.plan(PlanRequest(input: input.path, output: masks.path + "/"))
+        XCTAssertEqual(plan.cases.map(\.output), [masks.path + "/scan.nii.gz"])
         XCTAssertThrowsError(try CasePlanner.plan(PlanRequest(input: input.path, output: dir.path))) { e in
             XCTAssertEqual(e as? RunError, .outputIsInput(output: dir.path + "/scan.nii.gz", input: input.path))
         }

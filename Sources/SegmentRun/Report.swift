@@ -149,6 +149,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var tool: String
     public var toolVersion: String
     public var commandLine: [String]
+    /// The folder relative paths (as typed, in command_line, options and cases) are relative to.
+    public var workingDirectory: String
     public var started: String          // ISO 8601, UTC
     public var wallTimeSeconds: Double
     public var exitCode: Int
@@ -163,6 +165,7 @@ public struct RunReport: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case format, tool, started, model, options, summary, cases, scores
         case formatVersion = "format_version", toolVersion = "tool_version", commandLine = "command_line"
+        case workingDirectory = "working_directory"
         case wallTimeSeconds = "wall_time_s", exitCode = "exit_code"
     }
 

@@ -94,6 +94,7 @@ public enum Runner {
         let summary = RunSummary(discovered: plan.discovered, records: records, shard: o.shard)
         let seconds = Date().timeIntervalSince(started)
         var report = RunReport(tool: "segment", toolVersion: o.toolVersion, commandLine: o.commandLine,
+                               workingDirectory: FileManager.default.currentDirectoryPath,
                                started: ISO8601DateFormatter().string(from: started), wallTimeSeconds: seconds,
                                exitCode: Int(exit.rawValue), model: ModelRecord(model), options: o.record,
                                summary: summary, cases: records)

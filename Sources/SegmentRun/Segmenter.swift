@@ -59,8 +59,8 @@ final class Segmenter {
             sliceAxis: pre.sliceAxis, rowAxis: pre.rowAxis, colAxis: pre.colAxis, orientation: pre.orientation,
             volumeAxisCodes: pre.orientation.isEmpty ? "" : try header.axisCodes, path: c.input)
         let shape = header.shape
-        let canonical = layout.canonicalShape(shape)
-        let (K, R, C) = (canonical[0], canonical[1], canonical[2])
+        let addressing = SliceAddressing(layout, arrayShape: shape)
+        let (K, R, C) = (addressing.slices, addressing.rows, addressing.cols)
         record.shape = shape
         record.spacing = header.spacing
         record.slices = K
@@ -86,11 +86,13 @@ final class Segmenter {
             run(n, channels: 1)
             for b in 0..<n {
                 let k = start + b
-                let back = Zoom.zoomLabels(Array(labels[b * S * S ..< (b + 1) * S * S]), height: S, width: S, toHeight: R, toWidth: C)
-                layout.scatterSlice(back, slice: k, into: &mask, arrayShape: shape)
+                let back = labelsBack(b, rows: R, cols: C)
+                back.withUnsafeBufferPointer { l in mask.withUnsafeMutableBufferPointer { addressing.scatter(l, slice: k, into: $0) } }
                 for j in 0..<classProbabilities.count {
                     let p = resampleBack(probabilityPlane(b, j), rows: R, cols: C)
-                    layout.scatterSlice(p, slice: k, into: &classProbabilities[j], arrayShape: shape)
+                    p.withUnsafeBufferPointer { p in
+                        classProbabilities[j].withUnsafeMutableBufferPointer { addressing.scatter(p, slice: k, into: $0) }
+                    }
                 }
             }
             progress.slicesFinished(n)
@@ -108,7 +110,8 @@ final class Segmenter {
             record.probabilities = path
         }
         if let folder = options.overlay {
-            record.overlays = try writeVolumeOverlays(c, volume: volume, layout: layout, mask: mask, folder: folder)
+            record.overlays = try writeVolumeOverlays(c, volume: volume, layout: layout, addressing: addressing, mask: mask,
+                                                      folder: folder)
         }
         try header.writeMask(mask, to: c.output)
         record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000)
@@ -144,7 +147,7 @@ final class Segmenter {
         for (ch, p) in planes.enumerated() { place(p, rows: H, cols: W, channels: planes.count, at: 0, channel: ch) }
         run(1, channels: planes.count)
 
-        let mask = Zoom.zoomLabels(Array(labels[0 ..< S * S]), height: S, width: S, toHeight: H, toWidth: W)
+        let mask = labelsBack(0, rows: H, cols: W)
         let scores = try reference.map { try score(c, mask, $0) }
         if let path = c.probabilities {
             // (H, W, classes) with H fastest (fortran order), so numpy.load(path)[h, w, c] is the probability.
@@ -222,6 +225,13 @@ final class Segmenter {
         }
     }
 
+    /// Batch item `b`'s label map back on a (rows, cols) plane, order 0 (nearest, values copied exactly).
+    private func labelsBack(_ b: Int, rows: Int, cols: Int) -> [UInt8] {
+        let plane = labels[b * S * S ..< (b + 1) * S * S]
+        if rows == S && cols == S { return Array(plane) }
+        return Zoom.zoom(plane.map(Float.init), height: S, width: S, toHeight: rows, toWidth: cols, order: 0).map { UInt8($0) }
+    }
+
     /// Class `j`'s probabilities of batch item `b` on the model grid (S, S).
     private func probabilityPlane(_ b: Int, _ j: Int) -> [Float] {
         let base = (b * nc + j) * S * S
@@ -234,11 +244,14 @@ final class Segmenter {
     }
 
     /// Overlays of the chosen slices (array indices along the input axis the model slices), named NAME_sliceNNNN.png.
-    private func writeVolumeOverlays(_ c: RunCase, volume: NIfTIVolume, layout: VolumeLayout, mask: [UInt8],
-                                     folder: String) throws -> [String] {
-        let shape = volume.shape
-        let canonical = layout.canonicalShape(shape)
-        let (K, R, C) = (canonical[0], canonical[1], canonical[2])
+    private func writeVolumeOverlays(_ c: RunCase, volume: NIfTIVolume, layout: VolumeLayout, addressing: SliceAddressing,
+                                     mask: [UInt8], folder: String) throws -> [String] {
+        let (K, R, C) = (addressing.slices, addressing.rows, addressing.cols)
+        func maskSlice(_ k: Int) -> [UInt8] {
+            var slice = [UInt8](repeating: 0, count: R * C)
+            mask.withUnsafeBufferPointer { m in slice.withUnsafeMutableBufferPointer { addressing.gather(m, slice: k, into: $0) } }
+            return slice
+        }
         // Array index along the sliced axis <-> canonical slice index.
         func canonicalIndex(_ i: Int) -> Int { layout.flips[0] ? K - 1 - i : i }
         var chosen: [Int]
@@ -252,7 +265,7 @@ final class Segmenter {
         case .auto:
             var best = K / 2, most = 0
             for i in 0..<K {
-                let count = layout.gatherSlice(mask, arrayShape: shape, slice: canonicalIndex(i)).reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
+                let count = maskSlice(canonicalIndex(i)).reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
                 if count > most { most = count; best = i }
             }
             chosen = [best]
@@ -262,7 +275,7 @@ final class Segmenter {
             let k = canonicalIndex(i)
             let path = CasePlanner.join(folder, c.name + String(format: "_slice%04d.png", i))
             let rgb = Overlay.render(image: volume.slice(k, layout: layout), channels: 1, width: C, height: R,
-                                     labels: layout.gatherSlice(mask, arrayShape: shape, slice: k))
+                                     labels: maskSlice(k))
             try PNGWriter.writeRGB(rgb, width: C, height: R, to: path)
             written.append(path)
         }

@@ -61,6 +61,9 @@ final class Segmenter {
         let shape = header.shape
         let addressing = SliceAddressing(layout, arrayShape: shape)
         let (K, R, C) = (addressing.slices, addressing.rows, addressing.cols)
+        if options.overlay != nil, case .list(let l) = options.overlaySlices, let bad = l.first(where: { $0 >= K }) {
+            throw RunError.usage("--overlay-slices \(bad) is past the last slice \(K - 1) of \(c.input).")
+        }
         record.shape = shape
         record.spacing = header.spacing
         record.slices = K
@@ -257,11 +260,7 @@ final class Segmenter {
         var chosen: [Int]
         switch options.overlaySlices {
         case .all: chosen = Array(0..<K)
-        case .list(let l):
-            if let bad = l.first(where: { $0 >= K }) {
-                throw RunError.usage("--overlay-slices \(bad) is past the last slice \(K - 1) of \(c.input).")
-            }
-            chosen = l
+        case .list(let l): chosen = l                      // checked against K before the case started
         case .auto:
             var best = K / 2, most = 0
             for i in 0..<K {

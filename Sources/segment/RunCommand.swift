@@ -43,8 +43,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write overlay pictures (PNG: the input with a translucent mask and its outline) into this folder.")
     var overlay: String?
 
-    @Option(name: .customLong("overlay-slices"), help: "Volume slices to draw: auto (most foreground), all, or a list like 10,20,30.")
-    var overlaySlices: String = "auto"
+    @Option(name: .customLong("overlay-slices"), help: "Volume slices to draw with --overlay: auto (most foreground, the default), all, or a list like 10,20,30.")
+    var overlaySlices: String?
 
     @Option(help: "Write the run report (JSON) to this file.")
     var report: String?
@@ -89,7 +89,10 @@ struct RunCommand: ParsableCommand {
         o.batch = batch
         o.probabilities = probabilities
         o.overlay = overlay
-        o.overlaySlices = try OverlaySlices(parsing: overlaySlices)
+        if let overlaySlices {
+            guard overlay != nil else { throw ValidationError("--overlay-slices chooses the slices of --overlay DIR: give --overlay too") }
+            o.overlaySlices = try OverlaySlices(parsing: overlaySlices)
+        }
         o.report = report
         o.continueRun = continueRun
         o.overwrite = overwrite

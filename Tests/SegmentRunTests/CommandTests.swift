@@ -96,6 +96,18 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(rep.cases[0].output, out)
     }
 
+    /// The same input and model give the same mask file, byte for byte.
+    func testDeterministicOutput() throws {
+        let random = try RunFixtures.model("random", RunFixtures.ras, in: dir)
+        let outs = try (0..<2).map { i -> Data in
+            let out = dir.appendingPathComponent("m\(i).nii.gz").path
+            let r = try RunFixtures.segment([TestSupport.fixture("run/phantom_scrambled.nii.gz").path, "-o", out, "--model", random, "--threads", "2"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try Data(contentsOf: URL(fileURLWithPath: out))
+        }
+        XCTAssertEqual(outs[0], outs[1])
+    }
+
     // MARK: --continue, --overwrite
 
     func testContinueSkipsFinishedCasesAndOverwriteReplacesThem() throws {
@@ -166,7 +178,8 @@ final class CommandTests: XCTestCase {
                      [phantom, "-o", out, "--threads", "0"],
                      [phantom, "-o", dir.appendingPathComponent("m.png").path],          // a PNG mask for a NIfTI input
                      [phantom],                                                            // no -o
-                     [phantom, "-o", out, "--no-such-flag"]] {
+                     [phantom, "-o", out, "--no-such-flag"],
+                     [phantom, "-o", out, "--overlay-slices", "all"]] {                       // without --overlay
             let r = try RunFixtures.segment(args + ["--model", band])
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out))
@@ -300,6 +313,12 @@ final class CommandTests: XCTestCase {
         r = try RunFixtures.segment([phantom, "-o", out, "--model", band, "--overlay", overlays.path, "--overlay-slices", "0,5", "--overwrite"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: overlays.appendingPathComponent("phantom_slice0005.png").path))
+
+        // A slice past the end is refused before the case runs: no mask.
+        let other = dir.appendingPathComponent("other.nii.gz").path
+        r = try RunFixtures.segment([phantom, "-o", other, "--model", band, "--overlay", overlays.path, "--overlay-slices", "6"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: other))
     }
 
     /// A true 4D volume needs --volume; the chosen volume is segmented and the mask is 3D on the input's grid.

@@ -1,8 +1,9 @@
 // NIfTI-1 / NIfTI-2 volumes (.nii, .nii.gz) through libnifti2 and its znz streams.
 //
-// Reading: libnifti validates the header (nifti_image_read without data); the voxels are read with znz into one
-// buffer in their stored type, native byte order, and handed out as scaled values (float slices along any axis,
-// or label arrays), so a 512x512x800 int16 CT costs its 400 MB and nothing more.
+// Reading: the header is read through znz (gzip recognised by its content, whatever the file name), put in native
+// byte order and checked by libnifti (swap_nifti_header, nifti_hdr1/2_looks_good); the voxels are read with znz
+// into one buffer in their stored type, native byte order, and handed out as scaled values (float slices along
+// any axis, or label arrays), so a 512x512x800 int16 CT costs its 400 MB and nothing more.
 // Values are nibabel's get_fdata(): raw * scl_slope + scl_inter in double when the slope is finite and non-zero;
 // NaN and Inf voxels are kept as they are (libnifti's own loader would silently zero them).
 //
@@ -60,7 +61,8 @@ public final class NIfTIHeader: @unchecked Sendable {
     public let datatype: NIfTIDatatype
     /// pixdim[1...3] as stored (voxel size along i, j, k, in `xyzt_units`, usually mm).
     public let spacing: [Double]
-    /// (slope, intercept) applied to the stored values, or nil when the file says "no scaling" (slope 0 / not finite).
+    /// (slope, intercept) applied to the stored values, or nil when there is none: slope 0 or not finite (the
+    /// NIfTI rule), or slope 1 and intercept 0.
     public let scaling: (slope: Double, inter: Double)?
     public let qformCode: Int
     public let sformCode: Int
@@ -159,6 +161,15 @@ public final class NIfTIVolume: @unchecked Sendable {
     /// Every voxel as a label in array order (X fastest). Throws `notALabelImage` for a value that is not an
     /// integer in T's range (negative, fractional, NaN, too large), naming the first such voxel.
     public func labels<T: FixedWidthInteger & UnsignedInteger>(as type: T.Type = UInt16.self) throws -> [T] {
-        try NIfTIReader.labels(storage, header, as: type)
+        // The conversion runs in this module on raw memory (T is UInt8, UInt16, UInt32 or UInt64 in layout), so
+        // it is specialised per stored type whatever T the caller asks for.
+        let n = header.voxelCount
+        var bad: Int? = nil
+        let labels = [T](unsafeUninitializedCapacity: n) { buffer, count in
+            bad = NIfTIReader.labels(storage, header, into: UnsafeMutableRawBufferPointer(buffer), width: MemoryLayout<T>.size)
+            count = bad == nil ? n : 0
+        }
+        if let bad { throw NIfTIReader.notALabel(storage, header, offset: bad, width: MemoryLayout<T>.size) }
+        return labels
     }
 }

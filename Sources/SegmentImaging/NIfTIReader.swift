@@ -51,17 +51,30 @@ func tupleArray<Tuple, T>(_ tuple: Tuple, _ type: T.Type) -> [T] {
 }
 
 /// A scalar type voxels are stored as.
-protocol StoredScalar { var double: Double { get } }
-extension UInt8: StoredScalar { var double: Double { Double(self) } }
-extension Int8: StoredScalar { var double: Double { Double(self) } }
-extension UInt16: StoredScalar { var double: Double { Double(self) } }
-extension Int16: StoredScalar { var double: Double { Double(self) } }
-extension UInt32: StoredScalar { var double: Double { Double(self) } }
-extension Int32: StoredScalar { var double: Double { Double(self) } }
-extension UInt64: StoredScalar { var double: Double { Double(self) } }
-extension Int64: StoredScalar { var double: Double { Double(self) } }
-extension Float: StoredScalar { var double: Double { Double(self) } }
-extension Double: StoredScalar { var double: Double { self } }
+protocol StoredScalar {
+    /// The value as a Double (exact for every type but 64-bit integers beyond 2^53, rounded as numpy does).
+    var double: Double { get }
+    /// For integer types: the value if it is >= 0, else nil. For floating-point types: nil.
+    var unsigned: UInt64? { get }
+}
+extension StoredScalar where Self: BinaryInteger {
+    var double: Double { Double(self) }
+    var unsigned: UInt64? { UInt64(exactly: self) }
+}
+extension StoredScalar where Self: BinaryFloatingPoint {
+    var double: Double { Double(self) }
+    var unsigned: UInt64? { nil }
+}
+extension UInt8: StoredScalar {}
+extension Int8: StoredScalar {}
+extension UInt16: StoredScalar {}
+extension Int16: StoredScalar {}
+extension UInt32: StoredScalar {}
+extension Int32: StoredScalar {}
+extension UInt64: StoredScalar {}
+extension Int64: StoredScalar {}
+extension Float: StoredScalar {}
+extension Double: StoredScalar {}
 
 enum NIfTIReader {
     /// libnifti prints its own diagnostics to stderr; this module reports typed errors instead.
@@ -149,12 +162,13 @@ enum NIfTIReader {
         let spacing = (1...3).map { $0 <= ndim ? f.pixdim[$0] : 1.0 }
 
         // nibabel's get_slope_inter: no scaling for a zero or non-finite slope; a valid slope needs a finite intercept.
+        // (1, 0) changes nothing and is treated as no scaling.
         var scaling: (slope: Double, inter: Double)? = nil
         if f.sclSlope != 0 && f.sclSlope.isFinite {
             guard f.sclInter.isFinite else {
                 throw ImagingError.invalidNIfTI(path: path, problem: "scl_slope is \(f.sclSlope) but scl_inter is \(f.sclInter)")
             }
-            scaling = (f.sclSlope, f.sclInter)
+            if f.sclSlope != 1 || f.sclInter != 0 { scaling = (f.sclSlope, f.sclInter) }
         }
 
         let qform = quaternionAffine(f, version: version)
@@ -324,15 +338,18 @@ enum NIfTIReader {
                                                     scaling: header.scaling))
     }
 
-    static func labels<T: FixedWidthInteger & UnsignedInteger>(_ storage: UnsafeMutableRawBufferPointer,
-                                                              _ header: NIfTIHeader, as: T.Type) throws -> [T] {
-        let (labels, bad) = visit(storage, header.datatype, LabelConversion<T>(count: header.voxelCount, scaling: header.scaling))
-        if let bad {
-            let s = header.shape
-            let x = scaled(storage, header, offset: bad)
-            throw ImagingError.notALabelImage(path: header.path, problem: "voxel (\(bad % s[0]), \(bad / s[0] % s[1]), \(bad / (s[0] * s[1]))) is \(x), not an integer label in 0...\(T.max)")
-        }
-        return labels
+    /// Writes every voxel as an unsigned integer of `width` bytes into `out`; returns nil, or the first offset
+    /// whose value is not a label (negative, fractional, NaN, or not below 2^(8 * width)).
+    static func labels(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader,
+                       into out: UnsafeMutableRawBufferPointer, width: Int) -> Int? {
+        visit(storage, header.datatype, LabelConversion(out: out, width: width, count: header.voxelCount, scaling: header.scaling))
+    }
+
+    static func notALabel(_ storage: UnsafeMutableRawBufferPointer, _ header: NIfTIHeader, offset: Int, width: Int) -> ImagingError {
+        let s = header.shape
+        let x = scaled(storage, header, offset: offset)
+        let limit = width == 8 ? "18446744073709551615" : String((1 << (8 * width)) - 1)
+        return .notALabelImage(path: header.path, problem: "voxel (\(offset % s[0]), \(offset / s[0] % s[1]), \(offset / (s[0] * s[1]))) is \(x), not an integer label in 0...\(limit)")
     }
 }
 
@@ -359,26 +376,43 @@ struct SliceGather: VoxelVisitor {
     }
 }
 
-/// Converts every scaled voxel to an unsigned integer label; returns the labels, or the first offset that is not
-/// a label (negative, fractional, NaN or above T.max).
-struct LabelConversion<L: FixedWidthInteger & UnsignedInteger>: VoxelVisitor {
-    let count: Int
+/// Converts every scaled voxel to an unsigned integer label of `width` bytes; returns nil or the first offset
+/// that is not a label.
+struct LabelConversion: VoxelVisitor {
+    let out: UnsafeMutableRawBufferPointer
+    let width, count: Int
     let scaling: (slope: Double, inter: Double)?
 
-    func visit<T: StoredScalar>(_ v: UnsafeBufferPointer<T>) -> ([L], Int?) {
-        let slope = scaling?.slope ?? 1, inter = scaling?.inter ?? 0
-        let limit = Double(L.max)
-        var bad: Int? = nil
-        let labels = [L](unsafeUninitializedCapacity: count) { out, n in
-            for i in 0..<count {
-                let x = v[i].double * slope + inter
-                // NaN fails every comparison.
-                guard x >= 0 && x <= limit && x.rounded(.towardZero) == x else { bad = i; break }
-                out[i] = L(x)
-            }
-            n = bad == nil ? count : 0
+    func visit<T: StoredScalar>(_ v: UnsafeBufferPointer<T>) -> Int? {
+        switch width {
+        case 1: return convert(v, UInt8.self)
+        case 2: return convert(v, UInt16.self)
+        case 4: return convert(v, UInt32.self)
+        default: return convert(v, UInt64.self)
         }
-        return (labels, bad)
+    }
+
+    func convert<T: StoredScalar, L: FixedWidthInteger & UnsignedInteger>(_ v: UnsafeBufferPointer<T>, _: L.Type) -> Int? {
+        let labels = out.bindMemory(to: L.self)
+        if scaling == nil && T.self is any BinaryInteger.Type {
+            // Unscaled integers: checked and converted without going through Double.
+            let top = UInt64(L.max)
+            for i in 0..<count {
+                guard let u = v[i].unsigned, u <= top else { return i }
+                labels[i] = L(truncatingIfNeeded: u)
+            }
+            return nil
+        }
+        let slope = scaling?.slope ?? 1, inter = scaling?.inter ?? 0
+        let bound = pow(2.0, Double(L.bitWidth))   // exact; labels are below it
+        for i in 0..<count {
+            let x = v[i].double * slope + inter
+            // NaN fails every comparison; below 2^64 the conversion is exact for integers and truncates others.
+            guard x >= 0 && x < bound else { return i }
+            let u = UInt64(x)
+            guard Double(u) == x else { return i }
+            labels[i] = L(truncatingIfNeeded: u)
+        }
+        return nil
     }
 }
-

@@ -154,6 +154,7 @@ public struct VolumeLayout: Equatable, Sendable {
     }
 
     /// Offset in the array (X fastest) of canonical voxel (s, r, c) = origin + s*steps[0] + r*steps[1] + c*steps[2].
+    @usableFromInline
     func addressing(_ arrayShape: [Int]) -> (origin: Int, steps: [Int]) {
         precondition(arrayShape.count == 3, "a volume has 3 axes")
         let strides = [1, arrayShape[0], arrayShape[0] * arrayShape[1]]
@@ -167,6 +168,7 @@ public struct VolumeLayout: Equatable, Sendable {
     }
 
     /// Canonical slice `s` of `array` (shape (X, Y, Z), X fastest): R x C values, row-major.
+    @inlinable
     public func gatherSlice<T>(_ array: [T], arrayShape: [Int], slice s: Int) -> [T] {
         let (origin, steps) = addressing(arrayShape)
         let shape = canonicalShape(arrayShape)
@@ -184,6 +186,7 @@ public struct VolumeLayout: Equatable, Sendable {
 
     /// Writes canonical slice `s` (R x C, row-major) into `array` (shape (X, Y, Z), X fastest): the exact
     /// inverse of `gatherSlice`.
+    @inlinable
     public func scatterSlice<T>(_ slice: [T], slice s: Int, into array: inout [T], arrayShape: [Int]) {
         let (origin, steps) = addressing(arrayShape)
         let shape = canonicalShape(arrayShape)
@@ -198,12 +201,14 @@ public struct VolumeLayout: Equatable, Sendable {
     }
 
     /// The whole canonical volume (S, R, C), C fastest.
+    @inlinable
     public func toCanonical<T>(_ array: [T], arrayShape: [Int]) -> [T] {
         let S = canonicalShape(arrayShape)[0]
         return (0..<S).flatMap { gatherSlice(array, arrayShape: arrayShape, slice: $0) }
     }
 
     /// The array (X, Y, Z), X fastest, of a canonical volume (S, R, C): the exact inverse of `toCanonical`.
+    @inlinable
     public func fromCanonical<T>(_ canonical: [T], arrayShape: [Int]) -> [T] {
         let shape = canonicalShape(arrayShape)
         precondition(canonical.count == shape.reduce(1, *) && !canonical.isEmpty, "canonical volume of the wrong size")

@@ -32,11 +32,23 @@ public struct PNGImage: Sendable {
     public let bitDepth: Int
     /// (height, width, channels), row-major, values in [0, 1].
     public let pixels: [Float]
+    /// The file it was read from ("" when made in memory).
+    public let path: String
 
-    public init(width: Int, height: Int, channels: Int, bitDepth: Int, pixels: [Float]) {
+    public init(width: Int, height: Int, channels: Int, bitDepth: Int, pixels: [Float], path: String = "") {
         precondition(pixels.count == width * height * channels, "pixels is not height x width x channels")
         self.width = width; self.height = height; self.channels = channels; self.bitDepth = bitDepth
-        self.pixels = pixels
+        self.pixels = pixels; self.path = path
+    }
+
+    /// The integer samples of a gray image, for label masks (0/255 or 0, 1, 2, ...): pixel * (2^bitDepth - 1),
+    /// exact. Throws `notALabelImage` for a colour image.
+    public func labels() throws -> [UInt16] {
+        guard channels == 1 else {
+            throw ImagingError.notALabelImage(path: path, problem: "it is a colour image (\(channels) channels), not a gray mask")
+        }
+        let scale: Float = bitDepth == 16 ? 65535 : 255
+        return pixels.map { UInt16(($0 * scale).rounded()) }
     }
 
     /// Reads `path`. Throws `ImagingError.invalidPNG` / `.unreadable` (exit 3).
@@ -96,7 +108,7 @@ public struct PNGImage: Sendable {
             png_image_free(&image)
             throw ImagingError.invalidPNG(path: path, problem: problem)
         }
-        return PNGImage(width: W, height: H, channels: C, bitDepth: sixteen ? 16 : 8, pixels: pixels)
+        return PNGImage(width: W, height: H, channels: C, bitDepth: sixteen ? 16 : 8, pixels: pixels, path: path)
     }
 
     /// libpng's message of a failed png_image call.

@@ -8,8 +8,9 @@ import Foundation
 //   outside       x < 0 or x > in - 1 (possible by rounding at the last index): the output is cval = 0
 //   order 0       the sample at floor(x + 0.5) (rounds half up)
 //   order 1       linear between floor(x) and floor(x) + 1, weights (1 - t, t), t = x - floor(x)
-//   order 3       cubic B-spline: 4 taps from floor(x) - 1, on coefficients from scipy's prefilter (poles
-//                 sqrt(3) - 2, mirror-symmetric boundary initialisation, applied along axis 0 then axis 1);
+//   order 3       cubic B-spline: 4 taps from floor(x) - 1, on coefficients from scipy's prefilter (pole
+//                 sqrt(3) - 2, mirror-symmetric boundary initialisation, applied along axis 0 then axis 1;
+//                 the initial sum is cut where z^i < 1e-19, a change far below the Float output's precision);
 //                 taps beyond the edges read mirrored coefficients (index -i -> i, in - 1 + i -> in - 1 - i)
 //   2D weights    t = sum over row taps a, column taps b of (c[a][b] * wr[a]) * wc[b]
 //   output        the double result rounded to Float
@@ -26,6 +27,7 @@ public enum Zoom {
         precondition(image.count == height * width && height > 0 && width > 0 && toHeight > 0 && toWidth > 0,
                      "zoom: image is not height x width")
         if height == toHeight && width == toWidth { return image }   // scipy returns the input for zoom 1
+        if order == 0 { return nearest(image, height: height, width: width, toHeight: toHeight, toWidth: toWidth, outside: 0) }
         var coefficients = image.map(Double.init)                     // (height, width)
         if order > 1 { splineFilter(&coefficients, height: height, width: width) }
         let rows = AxisTaps(input: height, output: toHeight, order: order)
@@ -33,49 +35,64 @@ public enum Zoom {
         let taps = order + 1
         var out = [Float](repeating: 0, count: toHeight * toWidth)
         coefficients.withUnsafeBufferPointer { c in
+        rows.index.withUnsafeBufferPointer { ri in rows.weight.withUnsafeBufferPointer { rw in
+        cols.index.withUnsafeBufferPointer { ci in cols.weight.withUnsafeBufferPointer { cw in
+        out.withUnsafeMutableBufferPointer { o in
             for o0 in 0..<toHeight where rows.inside[o0] {
                 for o1 in 0..<toWidth where cols.inside[o1] {
                     var t = 0.0
                     for a in 0..<taps {
-                        let rowBase = rows.index[o0 * taps + a] * width
-                        let wr = rows.weight[o0 * taps + a]
+                        let rowBase = ri[o0 * taps + a] * width
+                        let wr = rw[o0 * taps + a]
                         for b in 0..<taps {
-                            t += (c[rowBase + cols.index[o1 * taps + b]] * wr) * cols.weight[o1 * taps + b]
+                            t += (c[rowBase + ci[o1 * taps + b]] * wr) * cw[o1 * taps + b]
                         }
                     }
-                    out[o0 * toWidth + o1] = Float(t)
+                    o[o0 * toWidth + o1] = Float(t)
                 }
             }
-        }
+        } } } } } }
         return out
     }
 
     /// Order-0 resampling of a label map: every output takes the label at its nearest input position (0 where
     /// scipy's coordinate falls outside the input by rounding).
+    @inlinable
     public static func zoomLabels<T: BinaryInteger>(_ labels: [T], height: Int, width: Int, toHeight: Int,
                                                     toWidth: Int) -> [T] {
-        precondition(labels.count == height * width && height > 0 && width > 0 && toHeight > 0 && toWidth > 0,
-                     "zoom: label map is not height x width")
-        if height == toHeight && width == toWidth { return labels }
+        nearest(labels, height: height, width: width, toHeight: toHeight, toWidth: toWidth, outside: 0)
+    }
+
+    /// Order 0 for any element type: values copied from the nearest input sample, `outside` where scipy's
+    /// coordinate falls outside the input.
+    @inlinable
+    static func nearest<T>(_ values: [T], height: Int, width: Int, toHeight: Int, toWidth: Int, outside: T) -> [T] {
+        precondition(values.count == height * width && height > 0 && width > 0 && toHeight > 0 && toWidth > 0,
+                     "zoom: input is not height x width")
+        if height == toHeight && width == toWidth { return values }
         let rows = AxisTaps(input: height, output: toHeight, order: 0)
         let cols = AxisTaps(input: width, output: toWidth, order: 0)
-        var out = [T](repeating: 0, count: toHeight * toWidth)
-        for o0 in 0..<toHeight where rows.inside[o0] {
-            let rowBase = rows.index[o0] * width
-            for o1 in 0..<toWidth where cols.inside[o1] {
-                out[o0 * toWidth + o1] = labels[rowBase + cols.index[o1]]
+        var out = [T](repeating: outside, count: toHeight * toWidth)
+        values.withUnsafeBufferPointer { v in out.withUnsafeMutableBufferPointer { o in
+            for o0 in 0..<toHeight where rows.inside[o0] {
+                let rowBase = rows.index[o0] * width
+                for o1 in 0..<toWidth where cols.inside[o1] {
+                    o[o0 * toWidth + o1] = v[rowBase + cols.index[o1]]
+                }
             }
-        }
+        } }
         return out
     }
 
     /// For each output index along one axis: whether it falls inside the input, and its order + 1 input taps
     /// (indices already mirrored at the edges) with their spline weights.
+    @usableFromInline
     struct AxisTaps {
-        var inside: [Bool]
-        var index: [Int]      // (output, order + 1)
-        var weight: [Double]  // (output, order + 1)
+        @usableFromInline var inside: [Bool]
+        @usableFromInline var index: [Int]      // (output, order + 1)
+        @usableFromInline var weight: [Double]  // (output, order + 1)
 
+        @usableFromInline
         init(input n: Int, output m: Int, order: Int) {
             let taps = order + 1
             let z = m > 1 ? Double(n - 1) / Double(m - 1) : 1.0
@@ -128,19 +145,10 @@ public enum Zoom {
     /// scipy's spline_filter for order 3 with mode 'constant' (mirror boundary): in place on a (height, width)
     /// array, along axis 0 (columns) and then axis 1 (rows).
     static func splineFilter(_ c: inout [Double], height: Int, width: Int) {
-        var line = [Double](repeating: 0, count: max(height, width))
-        if height > 1 {
-            for col in 0..<width {
-                for r in 0..<height { line[r] = c[r * width + col] }
-                filterLine(&line, height)
-                for r in 0..<height { c[r * width + col] = line[r] }
-            }
-        }
-        if width > 1 {
-            for row in 0..<height {
-                for k in 0..<width { line[k] = c[row * width + k] }
-                filterLine(&line, width)
-                for k in 0..<width { c[row * width + k] = line[k] }
+        c.withUnsafeMutableBufferPointer { c in
+            if height > 1 { filterLines(c.baseAddress!, n: height, step: width, lanes: width) }
+            if width > 1 {
+                for row in 0..<height { filterLines(c.baseAddress! + row * width, n: width, step: 1, lanes: 1) }
             }
         }
     }
@@ -148,24 +156,32 @@ public enum Zoom {
     /// The cubic B-spline pole.
     static let pole = -0.267949192431122706472553658494127633   // sqrt(3) - 2
 
-    /// Recursive filtering of c[0..<n] (n >= 2) into cubic B-spline coefficients (Unser's algorithm as scipy).
-    static func filterLine(_ c: inout [Double], _ n: Int) {
+    /// Recursive filtering into cubic B-spline coefficients (Unser's algorithm as scipy) of `lanes` lines at once:
+    /// sample i of lane l is c[i * step + l]. With step = width and lanes = width this filters every column of a
+    /// row-major image with contiguous inner loops; with lanes = 1 and step = 1 it filters one row. Each lane
+    /// gets exactly the operations scipy applies to one line (n >= 2).
+    static func filterLines(_ c: UnsafeMutablePointer<Double>, n: Int, step: Int, lanes: Int) {
         let z = pole
         let gain = (1 - z) * (1 - 1 / z)
-        for i in 0..<n { c[i] *= gain }
-        // Causal initialisation (mirror boundary).
-        var zi = z
+        for i in 0..<n { for l in 0..<lanes { c[i * step + l] *= gain } }
+        // Causal initialisation (mirror boundary). The sum stops once z^i < 1e-19: later terms are below double
+        // precision of the result (scipy sums all n terms, whose far end underflows into slow denormals).
         let zn1 = pow(z, Double(n - 1))
-        c[0] = c[0] + zn1 * c[n - 1]
-        for i in 1..<max(n - 1, 1) {
-            c[0] += zi * (c[i] + zn1 * c[n - 1 - i])
+        let last = (n - 1) * step
+        for l in 0..<lanes { c[l] = c[l] + zn1 * c[last + l] }
+        var zi = z
+        var i = 1
+        while i < n - 1 && abs(zi) >= 1e-19 {
+            for l in 0..<lanes { c[l] += zi * (c[i * step + l] + zn1 * c[(n - 1 - i) * step + l]) }
             zi *= z
+            i += 1
         }
-        c[0] /= 1 - zn1 * zn1
-        for i in 1..<n { c[i] += z * c[i - 1] }
+        for l in 0..<lanes { c[l] /= 1 - zn1 * zn1 }
+        for i in 1..<n { for l in 0..<lanes { c[i * step + l] += z * c[(i - 1) * step + l] } }
         // Anti-causal initialisation and pass.
-        c[n - 1] = (z * c[n - 2] + c[n - 1]) * z / (z * z - 1)
-        for i in stride(from: n - 2, through: 0, by: -1) { c[i] = z * (c[i + 1] - c[i]) }
+        for l in 0..<lanes { c[last + l] = (z * c[last - step + l] + c[last + l]) * z / (z * z - 1) }
+        for i in stride(from: n - 2, through: 0, by: -1) {
+            for l in 0..<lanes { c[i * step + l] = z * (c[(i + 1) * step + l] - c[i * step + l]) }
+        }
     }
 }
-

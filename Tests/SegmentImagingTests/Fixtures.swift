@@ -36,11 +36,6 @@ enum Fixtures {
     }
 }
 
-/// Largest |a - b| over two matrices.
-func maxAbsDifference(_ a: [[Double]], _ b: [[Double]]) -> Double {
-    zip(a, b).flatMap { zip($0, $1).map { abs($0 - $1) } }.max() ?? .infinity
-}
-
 /// Asserts `body` throws the ImagingError case `expected` (by name) whose message names `path`; returns it.
 @discardableResult
 func assertImagingError<R>(_ body: @autoclosure () throws -> R, _ expected: String, path: String,

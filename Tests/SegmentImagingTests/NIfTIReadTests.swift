@@ -32,9 +32,9 @@ final class NIfTIReadTests: XCTestCase {
             XCTAssertEqual(h.version, c["version"] as! Int, file)
             XCTAssertEqual(h.qformCode, c["qform_code"] as! Int, file)
             XCTAssertEqual(h.sformCode, c["sform_code"] as! Int, file)
-            XCTAssertLessThan(maxAbsDifference(h.affine.m, try Fixtures.matrix(c["affine"])), 1e-9, file)
-            XCTAssertLessThan(maxAbsDifference(h.sform.m, try Fixtures.matrix(c["sform"])), 1e-9, file)
-            XCTAssertLessThan(maxAbsDifference(h.qform.m, try Fixtures.matrix(c["qform"])), 1e-9, file)
+            XCTAssertLessThan(h.affine.maxDifference(Affine(try Fixtures.matrix(c["affine"]))), 1e-9, file)
+            XCTAssertLessThan(h.sform.maxDifference(Affine(try Fixtures.matrix(c["sform"]))), 1e-9, file)
+            XCTAssertLessThan(h.qform.maxDifference(Affine(try Fixtures.matrix(c["qform"]))), 1e-9, file)
             XCTAssertEqual(try h.axisCodes, c["axcodes"] as! String, file)
             let zooms = try (c["zooms"] as! [Any]).map { try Fixtures.exact($0) }
             XCTAssertEqual(Array(h.spacing.prefix(zooms.count)), zooms, file)

@@ -59,8 +59,16 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(r[binary]?["size"] as? [Int], [W, H])
         XCTAssertEqual(r[binary]?["values"] as? [Int], labels.map { $0 == 0 ? 0 : 255 })
         XCTAssertEqual(r[raw]?["values"] as? [Int], labels.map(Int.init))
-        // Our reader reads them back.
+        // Our reader reads them back, and their samples as labels.
         XCTAssertEqual(try PNGImage.read(raw).pixels, labels.map { Float($0) / 255 })
+        XCTAssertEqual(try PNGImage.read(raw).labels(), labels.map(UInt16.init))
+        XCTAssertEqual(try PNGImage.read(binary).labels(), labels.map { $0 == 0 ? 0 : 255 })
+        // 16-bit gray samples come back exactly; colour images are not label images.
+        let gray16 = try Fixtures.path("png/gray16.png")
+        let ref16 = try Fixtures.array("png/gray16.png.f32", as: Float.self)
+        XCTAssertEqual(try PNGImage.read(gray16).labels(), ref16.map { UInt16(($0 * 65535).rounded()) })
+        let rgb = try Fixtures.path("png/rgb8.png")
+        assertImagingError(try PNGImage.read(rgb).labels(), "notALabelImage", path: rgb)
     }
 
     func testOverlayFillsTranslucentlyAndOutlinesOpaquely() throws {

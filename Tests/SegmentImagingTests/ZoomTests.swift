@@ -40,7 +40,7 @@ final class ZoomTests: XCTestCase {
         let n = 11
         let samples = (0..<n).map { 3 * sin(1.7 * Double($0)) + Double($0 % 3) }
         var c = samples
-        Zoom.filterLine(&c, n)
+        c.withUnsafeMutableBufferPointer { Zoom.filterLines($0.baseAddress!, n: n, step: 1, lanes: 1) }
         for i in 0..<n {
             let w = Zoom.splineWeights(Double(i), order: 3)
             let v = (0..<4).reduce(0.0) { $0 + c[Zoom.mirror(i - 1 + $1, n)] * w[$1] }

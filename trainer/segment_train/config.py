@@ -143,15 +143,35 @@ def _build(cls, raw, where: str):
     return cls(**kwargs)
 
 
-def load_config(path: str, data_root: str | None = None) -> TrainConfig:
-    """Reads a JSON config. Relative case paths are resolved against `data_root` (default: the env SEGMENT_DATA,
-    else the config file's folder)."""
+def _read_json(path: str, seen: tuple = ()) -> dict:
+    """A config file's object, with `"base": "other.json"` (relative to this file) merged under it: objects merge
+    key by key, anything else (numbers, lists) is replaced."""
+    if os.path.abspath(path) in seen:
+        raise ConfigError(f"{path}: `base` chain loops back to itself")
     try:
         with open(path) as f:
             raw = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot read the config: {e}") from None
-    cfg = _build(TrainConfig, raw, os.path.basename(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a JSON object")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    merged = _read_json(os.path.join(os.path.dirname(os.path.abspath(path)), base), seen + (os.path.abspath(path),))
+
+    def merge(a: dict, b: dict) -> dict:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+        return out
+    return merge(merged, raw)
+
+
+def load_config(path: str, data_root: str | None = None) -> TrainConfig:
+    """Reads a JSON config (and its `base` chain). Relative case paths are resolved against `data_root` (default:
+    the env SEGMENT_DATA, else the config file's folder)."""
+    cfg = _build(TrainConfig, _read_json(path), os.path.basename(path))
     root = data_root or os.environ.get("SEGMENT_DATA") or os.path.dirname(os.path.abspath(path))
     for c in cfg.data.cases:
         c.image = os.path.join(root, os.path.expanduser(c.image))

@@ -104,13 +104,17 @@ def validate(S, ds: Dataset, cfg: TrainConfig) -> dict:
 # Conversion
 
 def convert_command(segment: str, checkpoint: str, out_model: str, cfg: TrainConfig, provenance: dict) -> list[str]:
-    """`segment convert` with the model's class names, preprocessing and provenance."""
+    """`segment convert` with the model's configuration (confirmed against the checkpoint), class names,
+    preprocessing and provenance; it replaces an earlier model file of the same run."""
     pp, m = cfg.preprocessing, cfg.model
-    argv = [segment, "convert", checkpoint, "-o", out_model,
+    argv = [segment, "convert", checkpoint, "-o", out_model, "--overwrite",
             "--classes", ",".join(cfg.class_names()),
-            "--img-size", str(m.img_size),
+            "--img-size", str(m.img_size), "--embed-dim", str(m.embed_dim),
+            "--depths", ",".join(map(str, m.depths)), "--heads", ",".join(map(str, m.num_heads)),
+            "--window", str(m.window_size), "--num-classes", str(m.num_classes), "--in-chans", str(m.in_chans),
             "--channels", pp.channels, "--intensity", pp.intensity,
-            "--slice-axis", str(pp.slice_axis), "--image-order", str(pp.image_order)]
+            "--slice-axis", str(pp.slice_axis), "--row-axis", str(pp.row_axis), "--col-axis", str(pp.col_axis),
+            "--image-order", str(pp.image_order), "--label-order", str(pp.label_order)]
     if pp.intensity == "window":
         argv += ["--window-range", f"{pp.window_lo:g},{pp.window_hi:g}"]
     for k, v in provenance.items():
@@ -195,7 +199,9 @@ def run(cfg: TrainConfig, out: str, resume: str | None = None, segment: str | No
         if n % sch.save_every == 0 or n == o.iterations:
             atomic_torch_save(state, os.path.join(out, f"state_iter_{n}.pt"))
 
-    bar = tqdm(range(start, o.iterations), initial=start, total=o.iterations, file=sys.stderr, disable=quiet,
+    # A live bar on a terminal; elsewhere (logs, make) one status line per validation instead.
+    live = not quiet and sys.stderr.isatty()
+    bar = tqdm(range(start, o.iterations), initial=start, total=o.iterations, file=sys.stderr, disable=not live,
                dynamic_ncols=True, desc=cfg.name)
     t0, n_timed = time.perf_counter(), 0
     for it in bar:
@@ -222,6 +228,10 @@ def run(cfg: TrainConfig, out: str, resume: str | None = None, segment: str | No
                     atomic_write_text(json.dumps(best, indent=1), os.path.join(out, "best.json"))
             with open(os.path.join(out, "log.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
+            if not live and not quiet:
+                val = f" val_dice={record['val']['dice']:.4f}" if "val" in record else ""
+                print(f"{cfg.name} iteration {n}/{o.iterations} loss={record['loss']:.4f}{val} "
+                      f"{record['seconds_per_iteration']:.2f} s/it", file=sys.stderr, flush=True)
             log_acc, n_timed, t0 = {}, 0, time.perf_counter()
         if n % sch.save_every == 0 or n == o.iterations:
             atomic_torch_save(trainer.S.state_dict(), os.path.join(out, f"iter_{n}.pth"))

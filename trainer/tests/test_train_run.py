@@ -169,10 +169,46 @@ def test_convert_command_carries_preprocessing_and_provenance(make_config):
     ds = Dataset(cfg)
     prov = train.provenance_of(cfg, ds, {"dice": 0.5, "iteration": 4}, 4)
     argv = train.convert_command("/bin/segment", "best.pth", "m.segm", cfg, prov)
-    assert argv[:5] == ["/bin/segment", "convert", "best.pth", "-o", "m.segm"]
-    pairs = dict(zip(argv[5::2], argv[6::2]))
+    assert argv[:6] == ["/bin/segment", "convert", "best.pth", "-o", "m.segm", "--overwrite"]
+    pairs = dict(zip(argv[6::2], argv[7::2]))
     assert pairs["--classes"] == "background,ring,core" and pairs["--intensity"] == "window"
     assert pairs["--window-range"] == "-50,350" and pairs["--img-size"] == "32"
-    provs = dict(v.split("=", 1) for k, v in zip(argv[5::2], argv[6::2]) if k == "--provenance")
+    assert (pairs["--depths"], pairs["--heads"], pairs["--window"], pairs["--row-axis"]) == ("2,2", "1,2", "4", "0")
+    provs = dict(v.split("=", 1) for k, v in zip(argv[6::2], argv[7::2]) if k == "--provenance")
     assert provs["seed"] == "7" and provs["iterations"] == "4" and provs["val_dice"] == "0.5000"
     assert json.loads(provs["split_counts"]) == {"labeled": 10, "unlabeled": 10, "val": 10, "test_excluded": 0}
+
+
+def test_png_pairs_rgb_and_binary_masks(tmp_path):
+    """ISIC-like RGB images with 0/255 masks: masks become {0, 1}, images (R, Cw, 3) min-max scaled per image, and
+    both branches see 3 channels."""
+    from PIL import Image
+    from segment_train.advmim import AdvMIM
+    rng = np.random.default_rng(0)
+    cases = []
+    for i in range(4):
+        img = rng.integers(0, 200, (30, 40, 3), dtype=np.uint8)
+        mask = np.zeros((30, 40), dtype=np.uint8)
+        mask[8:20, 10:25 + i] = 255
+        img[mask > 0] += 55
+        Image.fromarray(img).save(tmp_path / f"ISIC_{i}.png")
+        Image.fromarray(mask).save(tmp_path / f"ISIC_{i}_segmentation.png")
+        cases.append({"name": f"ISIC_{i}", "image": f"ISIC_{i}.png", "label": f"ISIC_{i}_segmentation.png"})
+    raw = {"name": "isic", "mode": "full",
+           "model": {"img_size": 32, "patch_size": 2, "num_classes": 2, "embed_dim": 8, "depths": [2, 2],
+                     "num_heads": [1, 2], "window_size": 4},
+           "preprocessing": {"channels": "rgb", "intensity": "minmax"},
+           "data": {"format": "png", "cases": cases, "labeled_fraction": 0.5, "val_cases": ["ISIC_3"]},
+           "optim": {"batch_size": 4, "labeled_batch": 2}, "loss": {"mask_block": 8}}
+    (tmp_path / "isic.json").write_text(json.dumps(raw))
+    cfg = load_config(str(tmp_path / "isic.json"))
+    ds = Dataset(cfg)
+    img = np.asarray(Image.open(tmp_path / "ISIC_1.png")).astype(np.float32)
+    np.testing.assert_allclose(ds.images["ISIC_1"][0], (img - img.min()) / (img.max() - img.min()), atol=1e-6)
+    assert ds.images["ISIC_1"].shape == (1, 30, 40, 3)
+    assert set(np.unique(ds.labels["ISIC_1"])) == {0, 1} and ds.labels["ISIC_1"].sum() == 12 * 16
+    assert len({c for c, _ in ds.split.labeled}) == 2 and ("ISIC_3", 0) in ds.split.val
+    x_l, y_l, x_u = Batches(ds, cfg, np.random.default_rng(0)).next()
+    assert x_l.shape == (2, 3, 32, 32) and x_u.shape == (2, 3, 32, 32) and y_l.shape == (2, 32, 32)
+    out = AdvMIM(cfg).step(0, x_l, y_l, x_u, np.random.default_rng(0))
+    assert all(np.isfinite(v) for v in out.values())

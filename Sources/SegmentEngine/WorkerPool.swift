@@ -5,50 +5,54 @@ import Foundation
 final class WorkerPool {
     /// Number of threads that run tasks (the caller included).
     let threads: Int
-    private var workers: [Thread] = []
-    private var start: [DispatchSemaphore] = []
-    private let done = DispatchSemaphore(value: 0)
-    private var job: ((Int) -> Void)?
-    private var stopping = false
+    private let shared: Shared
+
+    /// What the workers see: the pool itself is never referenced by them, so it can be freed while they wait.
+    private final class Shared {
+        var job: ((Int) -> Void)?
+        var stopping = false
+        let start: [DispatchSemaphore]
+        let done = DispatchSemaphore(value: 0)
+        init(workers: Int) { start = (0..<workers).map { _ in DispatchSemaphore(value: 0) } }
+    }
 
     init(threads: Int) {
         precondition(threads >= 1)
         self.threads = threads
-        for t in 1..<threads {
-            let s = DispatchSemaphore(value: 0)
-            start.append(s)
-            let thread = Thread { [unowned self] in self.workerLoop(slot: t, start: s) }
-            thread.name = "segment-engine-\(t)"
+        let shared = Shared(workers: threads - 1)
+        self.shared = shared
+        for slot in 1..<threads {
+            let thread = Thread {
+                let start = shared.start[slot - 1]
+                while true {
+                    start.wait()
+                    if shared.stopping { shared.done.signal(); return }
+                    shared.job!(slot)
+                    shared.done.signal()
+                }
+            }
+            thread.name = "segment-engine-\(slot)"
             thread.stackSize = 1 << 20
-            workers.append(thread)
             thread.start()
         }
     }
 
+    /// Stops the workers and waits until every one has left its loop.
     deinit {
-        stopping = true
-        for s in start { s.signal() }
-        for _ in workers { done.wait() }
-    }
-
-    private func workerLoop(slot: Int, start: DispatchSemaphore) {
-        while true {
-            start.wait()
-            if stopping { done.signal(); return }
-            job!(slot)
-            done.signal()
-        }
+        shared.stopping = true
+        for s in shared.start { s.signal() }
+        for _ in shared.start { shared.done.wait() }
     }
 
     /// Runs `body(slot)` once on each of the `threads` threads (slot 0 is the caller) and returns when all are done.
     func onEachThread(_ body: (Int) -> Void) {
         if threads == 1 { body(0); return }
         withoutActuallyEscaping(body) { body in
-            job = body
-            for s in start { s.signal() }
+            shared.job = body
+            for s in shared.start { s.signal() }
             body(0)
-            for _ in 1..<threads { done.wait() }
-            job = nil
+            for _ in shared.start { shared.done.wait() }
+            shared.job = nil
         }
     }
 

@@ -11,6 +11,26 @@ final class KernelTests: XCTestCase {
     /// accumulation and the fast exp/erf against Double accumulation and libm).
     static let layerTolerance: Float = 2e-5
 
+    // MARK: pool
+
+    func testWorkerPoolCoversEveryIndexOnceAndShutsDown() {
+        for round in 0..<50 {
+            let threads = 1 + round % 4
+            let pool = WorkerPool(threads: threads)
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+            counts.initialize(repeating: 0, count: 1000)
+            var slots = Set<Int>()
+            let lock = NSLock()
+            pool.parallelRanges(997) { range, slot in
+                for i in range { counts[i] += 1 }
+                lock.lock(); slots.insert(slot); lock.unlock()
+            }
+            XCTAssertTrue((0..<997).allSatisfy { counts[$0] == 1 }, "threads \(threads): an index ran twice or never")
+            XCTAssertEqual(slots, Set(0..<threads), "threads \(threads): slots used")
+            counts.deallocate()
+        }   // each pool is freed here while its workers wait: they must leave cleanly
+    }
+
     // MARK: elementwise
 
     func testFastExpWithinTwoUlpsOfLibm() {

@@ -2,6 +2,7 @@
 // predictions. Expected values: medpy 0.5.2 on the same arrays with the header's spacing (gen_metrics.py, cli/).
 import Foundation
 import SegmentFormat
+import SegmentImaging
 import TestSupport
 import XCTest
 @testable import SegmentMetrics
@@ -207,6 +208,10 @@ final class ScoreCLITests: XCTestCase {
         XCTAssertTrue(moved.stderr.contains("affines differ by up to 1"), moved.stderr)
         try score(["--pred", path("mismatch/pred_moved.nii.gz"), "--ref", path("mismatch/ref.nii.gz"), "--ignore-affine", "-q"], status: 0)
 
+        // not a label image: the voxel is named
+        let fraction = try score(["--pred", path("mismatch/fraction.nii.gz"), "--ref", path("mismatch/ref.nii.gz")], status: 3)
+        XCTAssertTrue(fraction.stderr.contains("fraction.nii.gz is not a label image: voxel (3, 4, 5) is 1.5"), fraction.stderr)
+
         // usage errors: exit 2
         try score(["--pred", path("nifti/pred")], status: 2)
         try score(["--pred", path("nifti/pred"), "--ref", path("nifti/ref"), "--labels", "0,x"], status: 2)
@@ -255,6 +260,28 @@ final class ScoreCLITests: XCTestCase {
         XCTAssertEqual(report.classNames, ["1": "liver", "2": "tumour"])
         XCTAssertTrue(out.stdout.contains("liver") && out.stdout.contains("tumour"), out.stdout)
         try score(["--pred", pred, "--ref", ref, "--model", dir.appendingPathComponent("none.segm").path], status: 4)
+    }
+
+    /// The entry point of `segment run --ref`: a prediction in memory on a header's grid, against a reference file.
+    func testInMemoryPredictionAgainstReference() throws {
+        let refPath = path("nifti/ref/case_001.nii.gz"), predPath = path("nifti/pred/case_001.nii.gz")
+        let ref = try LabelImage.read(refPath, pngValues: .binary)
+        let volume = try NIfTIVolume.read(predPath)
+        let pred = LabelImage(labels: try volume.labels(as: UInt16.self), header: volume.header)
+        let score = try scorePrediction(pred, against: ref, name: "case_001", predictionFile: "(memory)",
+                                        referenceFile: refPath, options: ScoreOptions())
+        let report = ScoreReport(cases: [score], labels: nil, policy: .init(), tool: "test")
+        try assertMatchesMedpy(report, prefix: "nifti", cases: 1)
+        // the same grid checks as the CLI
+        let moved = try NIfTIHeader.read(path("mismatch/pred_moved.nii.gz"))
+        let other = try LabelImage.read(path("mismatch/ref.nii.gz"), pngValues: .binary)
+        let onMoved = LabelImage(labels: other.labels.labels, header: moved)
+        XCTAssertThrowsError(try scorePrediction(onMoved, against: other, name: "x", predictionFile: "(memory)",
+                                                 referenceFile: "ref.nii.gz", options: ScoreOptions())) {
+            XCTAssertTrue($0 is GridMismatchError)
+        }
+        XCTAssertNoThrow(try scorePrediction(onMoved, against: other, name: "x", predictionFile: "(memory)",
+                                             referenceFile: "ref.nii.gz", options: ScoreOptions(ignoreAffine: true)))
     }
 
     func testCaseNames() {

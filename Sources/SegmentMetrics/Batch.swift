@@ -201,46 +201,23 @@ public struct LabelImage: Sendable {
     /// and the largest value (255, or 65535 for 16-bit) as label 1 and refuses any other value, `.label` reads raw
     /// values as labels. Spacing 1 pixel.
     public static func read(_ path: String, pngValues: PNGValues) throws -> LabelImage {
-        if path.lowercased().hasSuffix(".png") {
-            let image = try PNGImage.read(path)
-            guard image.channels == 1 else {
-                throw ImagingError.notALabelImage(path: path, problem: "it is a colour PNG")
-            }
-            let top: Float = image.bitDepth == 16 ? 65535 : 255
-            var labels = [UInt16](repeating: 0, count: image.pixels.count)  // (height, width) = x fastest
-            for (i, v) in image.pixels.enumerated() {
-                let raw = (v * top).rounded()
-                switch pngValues {
-                case .label: labels[i] = UInt16(raw)
-                case .binary:
-                    guard raw == 0 || raw == top else {
-                        throw ImagingError.notALabelImage(path: path, problem: "pixel (\(i % image.width), \(i / image.width)) is "
-                            + "\(Int(raw)), not 0 or \(Int(top)) as a binary mask; use --png-values label for masks of raw labels")
-                    }
-                    labels[i] = raw == 0 ? 0 : 1
+        guard path.lowercased().hasSuffix(".png") else {
+            let volume = try NIfTIVolume.read(path)
+            return LabelImage(labels: try volume.labels(as: UInt16.self), header: volume.header)
+        }
+        let image = try PNGImage.read(path)
+        var labels = try image.labels()                // (height, width): x fastest
+        if pngValues == .binary {
+            let top: UInt16 = image.bitDepth == 16 ? 65535 : 255
+            for (i, v) in labels.enumerated() where v != 0 {
+                guard v == top else {
+                    throw ImagingError.notALabelImage(path: path, problem: "pixel (\(i % image.width), \(i / image.width)) is "
+                        + "\(v), not 0 or \(top) as a binary mask; use --png-values label for masks of raw labels")
                 }
+                labels[i] = 1
             }
-            return LabelImage(labels: labels, width: image.width, height: image.height)
         }
-        let volume = try NIfTIVolume.read(path)
-        return LabelImage(labels: try labels(of: volume), header: volume.header)
-    }
-
-    /// The voxels (scaled) as labels 0...65535, refusing any other value.
-    /// Goes through `floats()` (exact for these integers) because `NIfTIVolume.labels(as:)`, a generic function of
-    /// another module, runs unspecialised here: about 0.3 s per million voxels against 0.01 s this way.
-    static func labels(of volume: NIfTIVolume) throws -> [UInt16] {
-        let values = volume.floats()
-        var labels = [UInt16](repeating: 0, count: values.count)
-        for (i, x) in values.enumerated() {
-            guard let label = UInt16(exactly: x) else {   // negative, fractional, too large or NaN
-                let s = volume.shape
-                throw ImagingError.notALabelImage(path: volume.header.path, problem: "voxel (\(i % s[0]), \(i / s[0] % s[1]), "
-                    + "\(i / (s[0] * s[1]))) is \(x), not an integer label in 0...65535")
-            }
-            labels[i] = label
-        }
-        return labels
+        return LabelImage(labels: labels, width: image.width, height: image.height)
     }
 }
 

@@ -316,6 +316,22 @@ func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws ->
                                options: options, threads: threads)
 }
 
+/// Throws `GridMismatchError` unless a prediction of `shape` (as `LabelImage` orders it: first axis fastest, a single
+/// slice dropped) and `affine` (nil for PNG) lies on the reference's grid: same shape, and affines whose entries
+/// differ by at most `affineTolerance` unless `ignoreAffine`. The run pipeline can call it before predicting.
+public func checkSameGrid(shape: [Int], affine: Affine?, reference ref: LabelImage, predictionFile: String,
+                          referenceFile: String, ignoreAffine: Bool = false) throws {
+    guard shape == ref.labels.shape else {
+        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
+                                problem: "shape \(shape) vs \(ref.labels.shape)")
+    }
+    if !ignoreAffine, let a = affine, let b = ref.affine, a.maxDifference(b) > affineTolerance {
+        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
+                                problem: "their affines differ by up to \(a.maxDifference(b)) (tolerance \(affineTolerance); "
+                                    + "prediction \(a.m.prefix(3)), reference \(b.m.prefix(3))); --ignore-affine compares the voxels anyway")
+    }
+}
+
 /// Scores a prediction against a reference image, both already read (`segment run --ref` holds its prediction in
 /// memory): the same grid checks (shape; affine within `affineTolerance` unless `options.ignoreAffine`), spacing
 /// (the reference's, or `options.spacing`), labels and policy as `segment score`. Throws `GridMismatchError` and
@@ -323,15 +339,8 @@ func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws ->
 public func scorePrediction(_ pred: LabelImage, against ref: LabelImage, name: String, predictionFile: String,
                             referenceFile: String, options: ScoreOptions, missing: Bool = false,
                             threads: Int = 1) throws -> CaseScore {
-    guard pred.labels.shape == ref.labels.shape else {
-        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
-                                problem: "shape \(pred.labels.shape) vs \(ref.labels.shape)")
-    }
-    if !options.ignoreAffine, let a = pred.affine, let b = ref.affine, a.maxDifference(b) > affineTolerance {
-        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
-                                problem: "their affines differ by up to \(a.maxDifference(b)) (tolerance \(affineTolerance); "
-                                    + "prediction \(a.m.prefix(3)), reference \(b.m.prefix(3))); --ignore-affine compares the voxels anyway")
-    }
+    try checkSameGrid(shape: pred.labels.shape, affine: pred.affine, reference: ref, predictionFile: predictionFile,
+                      referenceFile: referenceFile, ignoreAffine: options.ignoreAffine)
     var spacing = ref.spacing, unit = ref.unit
     if let s = options.spacing {
         guard s.count == ref.labels.rank else {

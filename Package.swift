@@ -45,6 +45,9 @@ let package = Package(
                                          "SegmentMetrics", "SegmentRun",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: nifti),
+        // Benchmark driver of the engine (bench/engine_bench.py runs it); not a product.
+        .executableTarget(name: "segment-bench", dependencies: ["SegmentEngine", "SegmentFormat", "CBLAS",
+                                                                .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),

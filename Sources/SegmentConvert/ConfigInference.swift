@@ -48,6 +48,11 @@ func integerSquareRoot(_ n: Int) -> Int? {
 }
 
 extension SwinStateDict {
+    /// Limits that keep every size computed from a hostile file far from overflow (Swin-UNets use 4 stages,
+    /// windows of 7 to 16).
+    static let maxStages = 8
+    static let maxWindow = 64
+
     func inferConfig(flags: ConfigFlags, path: String) throws -> SwinUNetConfig {
         func tensor(_ key: String) throws -> SourceTensor {
             guard let t = tensors[key] else {
@@ -84,6 +89,9 @@ extension SwinStateDict {
         guard !depths.isEmpty else {
             throw ConvertError.missingKeys(path: path, keys: ["layers.0.blocks.0.norm1.weight"], closest: [""], total: 1)
         }
+        guard depths.count <= Self.maxStages else {
+            throw ConvertError.invalidConfig(path: path, problems: ["it has \(depths.count) stages (layers.0 ... layers.\(depths.count - 1)); a Swin-UNet has at most \(Self.maxStages)"])
+        }
 
         // Heads and windows, from each stage's first bias table.
         var heads: [Int] = [], windows: [Int] = []
@@ -92,6 +100,9 @@ extension SwinStateDict {
             let table = try tensor(key)
             guard table.shape.count == 2, let side = integerSquareRoot(table.shape[0]), side % 2 == 1, table.shape[1] > 0 else {
                 throw ConvertError.inconsistent(path: path, reason: "\(evidence(key)) is not a ((2*window-1)^2, heads) table")
+            }
+            guard (side + 1) / 2 <= Self.maxWindow else {
+                throw ConvertError.invalidConfig(path: path, problems: ["\(evidence(key)) means window \((side + 1) / 2); convert supports windows up to \(Self.maxWindow)"])
             }
             heads.append(table.shape[1]); windows.append((side + 1) / 2)
         }

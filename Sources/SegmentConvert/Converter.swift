@@ -37,17 +37,46 @@ public struct ConvertReport: Sendable {
     public let parameterCount: Int
 }
 
-/// The model-file tensors of a checkpoint, checked and rewritten, ready for `ModelFileWriter`.
+/// A checkpoint whose tensors passed every check: the model-file tensors are computed from it one at a time.
 public struct ConvertedModel {
     public let checkpoint: Checkpoint
     public let config: SwinUNetConfig
     public let dropped: [String]
-    /// Every tensor of `config.expectedTensors()`, in that order, as float32.
-    public let tensors: [(spec: TensorSpec, values: [Float])]
+    let stateDict: SwinStateDict
+
+    /// Step 6: calls `body` with every tensor of `config.expectedTensors()`, in that order, as float32 (the dense
+    /// bias gathered, the q rows scaled). One tensor is alive at a time.
+    public func forEachTensor(_ body: (TensorSpec, [Float]) throws -> Void) throws {
+        let L = config.numLayers
+        func floats(_ key: String) throws -> [Float] {
+            let t = stateDict.tensors[key]!
+            guard let v = t.floats() else { throw ConvertError.unsupportedDType(path: checkpoint.path, tensor: key, dtype: t.type.rawValue) }
+            return v
+        }
+        for spec in config.expectedTensors() {
+            let name = spec.name
+            if name.hasSuffix(".attn.relative_position_bias") {
+                let block = String(name.dropLast("attn.relative_position_bias".count))
+                let g = config.stage(blockPosition(block, stages: L)!.stage)
+                let table = try floats(block + "attn.relative_position_bias_table")
+                try body(spec, SwinBuffers.denseBias(table: table, heads: g.heads, index: SwinBuffers.relativePositionIndex(window: g.window)))
+            } else if name.hasSuffix(".attn.qkv.weight") || name.hasSuffix(".attn.qkv.bias") {
+                let g = config.stage(blockPosition(name, stages: L)!.stage)
+                var v = try floats(name)
+                SwinBuffers.scaleQ(&v, channels: g.dim, rowLength: spec.shape.count == 2 ? g.dim : 1, scale: SwinBuffers.qScale(headDim: g.headDim))
+                try body(spec, v)
+            } else {
+                try body(spec, try floats(name))
+            }
+        }
+    }
 }
 
 public enum Converter {
-    /// Steps 2-6: everything but reading the file and writing the model.
+    /// The largest model built: 2^28 values (1 GiB as float32), ten times Swin-T.
+    static let maxValues = 1 << 28
+
+    /// Steps 2-5: every check, from the opened checkpoint to the tensors the model file needs.
     public static func prepare(_ checkpoint: Checkpoint, flags: ConfigFlags) throws -> ConvertedModel {
         let path = checkpoint.path
         let sd = try SwinStateDict(checkpoint)
@@ -81,32 +110,25 @@ public enum Converter {
         for key in sd.order where sd.tensors[key]!.shape != expectedShape[key]! {
             throw ConvertError.wrongShape(path: path, key: key, expected: expectedShape[key]!, found: sd.tensors[key]!.shape)
         }
+        // The dense biases are the only tensors larger than their source (heads x N x N from a (2ws-1)^2 table):
+        // bound the model before anything is allocated for it.
+        var total = 0
+        for spec in specs {
+            let (count, o1) = spec.shape.reduce((1, false)) { acc, n in
+                let (p, o) = acc.0.multipliedReportingOverflow(by: n); return (p, acc.1 || o)
+            }
+            let (sum, o2) = total.addingReportingOverflow(count)
+            guard !o1, !o2, sum <= Self.maxValues else {
+                throw ConvertError.invalidConfig(path: path, problems: ["its model would hold more than \(Self.maxValues) values (27 million for Swin-T); refusing to build it"])
+            }
+            total = sum
+        }
 
-        func floats(_ key: String) throws -> [Float] {
-            let t = sd.tensors[key]!
-            guard let v = t.floats() else { throw ConvertError.unsupportedDType(path: path, tensor: key, dtype: t.type.rawValue) }
-            return v
+        for (key, _) in required where !sd.tensors[key]!.type.isFloatingPoint {
+            throw ConvertError.unsupportedDType(path: path, tensor: key, dtype: sd.tensors[key]!.type.rawValue)
         }
         try checkBuffers(sd, config, path)
-
-        var tensors: [(spec: TensorSpec, values: [Float])] = []
-        for spec in specs {
-            let name = spec.name
-            if name.hasSuffix(".attn.relative_position_bias") {
-                let block = String(name.dropLast("attn.relative_position_bias".count))
-                let g = config.stage(blockPosition(block, stages: L)!.stage)
-                let table = try floats(block + "attn.relative_position_bias_table")
-                tensors.append((spec, SwinBuffers.denseBias(table: table, heads: g.heads, index: SwinBuffers.relativePositionIndex(window: g.window))))
-            } else if name.hasSuffix(".attn.qkv.weight") || name.hasSuffix(".attn.qkv.bias") {
-                let g = config.stage(blockPosition(name, stages: L)!.stage)
-                var v = try floats(name)
-                SwinBuffers.scaleQ(&v, channels: g.dim, rowLength: spec.shape.count == 2 ? g.dim : 1, scale: SwinBuffers.qScale(headDim: g.headDim))
-                tensors.append((spec, v))
-            } else {
-                tensors.append((spec, try floats(name)))
-            }
-        }
-        return ConvertedModel(checkpoint: checkpoint, config: config, dropped: sd.dropped, tensors: tensors)
+        return ConvertedModel(checkpoint: checkpoint, config: config, dropped: sd.dropped, stateDict: sd)
     }
 
     /// Step 5: the checkpoint's copies of the geometry buffers must equal their definitions.
@@ -146,7 +168,7 @@ public enum Converter {
 
         let names = options.classNames ?? ["background"] + (1..<max(config.numClasses, 1)).map { "class\($0)" }
         guard names.count == config.numClasses else {
-            throw ConvertError.badOption(flag: "--classes", reason: "gives \(names.count) names but checkpoint \(path) has \(config.numClasses) classes (output.weight \(shapeText(model.tensors.last!.spec.shape))); give \(config.numClasses) names, background first")
+            throw ConvertError.badOption(flag: "--classes", reason: "gives \(names.count) names but checkpoint \(path) has \(config.numClasses) classes (output.weight); give \(config.numClasses) names, background first")
         }
         if options.preprocessing.channels == "rgb" && config.inChans != 3 {
             throw ConvertError.badOption(flag: "--channels rgb", reason: "checkpoint \(path) takes \(config.inChans) input channel(s); use --channels gray")
@@ -155,13 +177,11 @@ public enum Converter {
                                      sourceSHA256: checkpoint.sha256, converterVersion: options.converterVersion,
                                      provenance: options.provenance)
         var writer = ModelFileWriter(metadata: metadata)
-        for (spec, values) in model.tensors {
-            try writer.add(spec.name, shape: spec.shape, values: values, dtype: options.dtype)
-        }
+        try model.forEachTensor { spec, values in try writer.add(spec.name, shape: spec.shape, values: values, dtype: options.dtype) }
         try writer.write(to: output)
+        let specs = config.expectedTensors()
         return ConvertReport(format: checkpoint.format, nesting: checkpoint.nesting, sha256: checkpoint.sha256, metadata: metadata,
-                             dropped: model.dropped, tensorCount: model.tensors.count,
-                             parameterCount: model.tensors.reduce(0) { $0 + $1.spec.count })
+                             dropped: model.dropped, tensorCount: specs.count, parameterCount: specs.reduce(0) { $0 + $1.count })
     }
 
     /// The output must not be the input (even with --overwrite), must not exist unless `overwrite`, and its folder

@@ -30,6 +30,8 @@ public enum ElementType: String, CaseIterable, Sendable {
         }
     }
 
+    public var isFloatingPoint: Bool { [.float32, .float16, .bfloat16, .float64].contains(self) }
+
     /// The class name torch pickles for a storage of this type (torch.FloatStorage ...).
     var storageName: String {
         switch self {

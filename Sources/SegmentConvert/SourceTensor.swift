@@ -29,15 +29,16 @@ public struct SourceTensor {
         return true
     }
 
-    /// Storage element index of every element of the view, in row-major order of `shape`.
-    func elementIndices() -> [Int] {
+    /// `element(i)` for the storage index i of every element of the view, in row-major order of `shape`.
+    func map<T>(_ element: (Int) -> T) -> [T] {
         let n = count
-        if isContiguous { return Array(offset..<(offset + n)) }
-        var out = [Int](repeating: 0, count: n)
+        if isContiguous { return (offset..<(offset + n)).map(element) }
+        var out: [T] = []
+        out.reserveCapacity(n)
         var index = [Int](repeating: 0, count: shape.count)
         var at = offset
-        for i in 0..<n {
-            out[i] = at
+        for _ in 0..<n {
+            out.append(element(at))
             // Odometer: advance the last dimension, carrying into earlier ones.
             var d = shape.count - 1
             while d >= 0 {
@@ -81,12 +82,12 @@ public struct SourceTensor {
         case .float64: decode = { Float(Double(bitPattern: $0)) }
         default: return nil
         }
-        return elementIndices().map { decode(bits($0, size)) }
+        return map { decode(bits($0, size)) }
     }
 
     /// The values of an int64 tensor, or nil for any other type.
     public func int64s() -> [Int64]? {
         guard type == .int64 else { return nil }
-        return elementIndices().map { Int64(bitPattern: bits($0, 8)) }
+        return map { Int64(bitPattern: bits($0, 8)) }
     }
 }

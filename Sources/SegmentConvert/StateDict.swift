@@ -63,5 +63,5 @@ func levenshtein(_ a: String, _ b: String) -> Int {
 
 /// The candidate closest to `name` ("" when there is none).
 func closest(to name: String, in candidates: [String]) -> String {
-    candidates.min { levenshtein(name, $0) < levenshtein(name, $1) } ?? ""
+    candidates.map { ($0, levenshtein(name, $0)) }.min { $0.1 < $1.1 }?.0 ?? ""
 }

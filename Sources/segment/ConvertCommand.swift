@@ -10,15 +10,19 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a Swin-UNet checkpoint (.pth or .safetensors) into a segment model file.",
         discussion: """
-        Reads PyTorch .pth files (zip and legacy formats) without running any code from them, and .safetensors.
-        The state_dict may be bare or nested under "model" / "state_dict"; module. and swin_unet. prefixes are
-        stripped and the AdvMIM wrapper's training-only tensors dropped. The configuration is read from the tensor
-        shapes; configuration flags confirm it (a flag the checkpoint contradicts is an error) or supply what the
-        checkpoint cannot tell (--img-size when it has no attn_mask or mask_token).
-        Preprocessing defaults are AdvMIM's: gray input, per-volume min-max to [0,1], slices along NIfTI axis 2,
+        Reads PyTorch .pth files (zip and legacy formats) without running any code from them, and .safetensors. \
+        The state_dict may be bare or nested under "model" / "state_dict"; module. and swin_unet. prefixes are \
+        stripped and the AdvMIM wrapper's training-only tensors dropped.
+
+        The configuration is read from the tensor shapes. Configuration flags confirm it (a flag the checkpoint \
+        contradicts is an error) or supply what the checkpoint cannot tell (--img-size when it has no attn_mask \
+        or mask_token).
+
+        Preprocessing defaults are AdvMIM's: gray input, per-volume min-max to [0,1], slices along NIfTI axis 2, \
         image row = axis 0, column = axis 1, nearest-neighbour resizing.
-        Exit codes: 0 written, 2 bad flags or a flag the checkpoint contradicts, 3 unreadable, corrupt or refused
-        checkpoint, 5 output exists (without --overwrite) or cannot be written.
+
+        Exit codes: 0 written; 2 bad flags, or a flag the checkpoint contradicts; 3 unreadable, corrupt or \
+        refused checkpoint; 5 output exists (without --overwrite) or cannot be written.
         """)
 
     @Argument(help: "The checkpoint: PyTorch .pth (zip or legacy) or .safetensors.")

@@ -1,0 +1,193 @@
+// Fast elementwise kernels (8 lanes at a time) and the GEMM wrapper. Their naive twins are in Reference.swift and
+// Tests/SegmentEngineTests/KernelTests.swift checks each pair.
+import CBLAS
+
+typealias F8 = SIMD8<Float>
+typealias I8 = SIMD8<Int32>
+
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
+@inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
+// Lane-wise max / min as compare + select (the standard library's pointwiseMax/Min are not inlined).
+@inline(__always) func max8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .> a) }
+@inline(__always) func min8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
+
+// MARK: exp, erf, GELU
+
+/// e^x to about 1 ulp for x in [-87, 88] (inputs outside are clamped; e^-87 stands in for the float underflow).
+@inline(__always) func fastExp(_ x: F8) -> F8 {
+    expCore(min8(max8(x, F8(repeating: -87)), F8(repeating: 88)))
+}
+
+/// e^x for x already in [-87, 88]: range reduction x = n ln2 + r, |r| <= ln2/2, with ln2 split in a high part
+/// exact in float and a low part; e^r by its Taylor polynomial to degree 7 (truncation error < 5e-9 relative);
+/// 2^n built in the exponent bits.
+@inline(__always) func expCore(_ x: F8) -> F8 {
+    let magic: Float = 12582912                          // 1.5 * 2^23: adding it rounds to an integer
+    let t = x * 1.44269504088896341 + magic
+    let n = t - magic
+    let r = x - n * 0.693145751953125 - n * 1.42860676533018704e-6
+    var p = F8(repeating: 1.0 / 5040)
+    p = p * r + 1.0 / 720; p = p * r + 1.0 / 120; p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6; p = p * r + 0.5; p = p * r + 1; p = p * r + 1
+    let bits = (unsafeBitCast(t, to: I8.self) &- unsafeBitCast(F8(repeating: magic), to: I8.self) &+ 127) &<< 23
+    return p * unsafeBitCast(bits, to: F8.self)
+}
+
+/// erf(z), absolute error < 2e-7: Abramowitz & Stegun 7.1.26, erf|z| = 1 - (a1 t + ... + a5 t^5) e^(-z^2),
+/// t = 1 / (1 + p|z|), with the sign bit of z put back. |z| is capped at 9.25, where erf is 1 in float, so
+/// -z^2 >= -85.6 needs no clamping in the exp.
+@inline(__always) func fastErf(_ z: F8) -> F8 {
+    typealias U8 = SIMD8<UInt32>
+    let bits = unsafeBitCast(z, to: U8.self)
+    let a = min8(unsafeBitCast(bits & 0x7FFF_FFFF, to: F8.self), F8(repeating: 9.25))
+    let t = 1 / (1 + 0.3275911 * a)
+    var p = F8(repeating: 1.061405429)
+    p = p * t - 1.453152027; p = p * t + 1.421413741; p = p * t - 0.284496736; p = p * t + 0.254829592
+    let e = 1 - p * t * expCore(-a * a)
+    return unsafeBitCast(unsafeBitCast(e, to: U8.self) | (bits & 0x8000_0000), to: F8.self)
+}
+
+/// GELU, exact (erf) form: x/2 (1 + erf(x / sqrt 2)).
+@inline(__always) func fastGELU(_ x: F8) -> F8 { 0.5 * x * (1 + fastErf(x * 0.70710678118654752)) }
+
+// MARK: rows
+
+/// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine); y may alias x.
+@inline(__always)
+func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ C: Int,
+                  _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
+    let C8 = C & ~7
+    var s8 = F8(), s: Float = 0
+    var c = 0
+    while c < C8 { s8 += load8(x + c); c += 8 }
+    while c < C { s += x[c]; c += 1 }
+    let mean = (s8.sum() + s) / Float(C)
+    var q8 = F8(), q: Float = 0
+    c = 0
+    while c < C8 { let d = load8(x + c) - mean; q8 += d * d; c += 8 }
+    while c < C { let d = x[c] - mean; q += d * d; c += 1 }
+    let rstd = 1 / (((q8.sum() + q) / Float(C)) + 1e-5).squareRoot()
+    c = 0
+    while c < C8 { store8((load8(x + c) - mean) * rstd * load8(gamma + c) + load8(beta + c), y + c); c += 8 }
+    while c < C { y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c]; c += 1 }
+}
+
+/// In place over one row of n scores: s = softmax(s + add1 (+ add2)), the adds being the attention bias and mask.
+@inline(__always)
+func biasSoftmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ add1: UnsafePointer<Float>, _ add2: UnsafePointer<Float>?) {
+    let n8 = n & ~7
+    var c = 0
+    var m8 = F8(repeating: -.infinity), m: Float = -.infinity
+    if let add2 {
+        while c < n8 { let v = load8(s + c) + load8(add1 + c) + load8(add2 + c); store8(v, s + c); m8 = max8(m8, v); c += 8 }
+        while c < n { s[c] = s[c] + add1[c] + add2[c]; m = max(m, s[c]); c += 1 }
+    } else {
+        while c < n8 { let v = load8(s + c) + load8(add1 + c); store8(v, s + c); m8 = max8(m8, v); c += 8 }
+        while c < n { s[c] = s[c] + add1[c]; m = max(m, s[c]); c += 1 }
+    }
+    softmaxTail(s, n, max(m8.max(), m))
+}
+
+/// In place: s = softmax(s) over n values.
+@inline(__always)
+func softmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int) {
+    var m: Float = -.infinity
+    for c in 0..<n { m = max(m, s[c]) }
+    softmaxTail(s, n, m)
+}
+
+/// Below this, exp(s - m) is taken as 0: e^-80 / n stays a normal float for any row length n < 2^20, so no
+/// subnormal probability ever reaches the P @ V product (subnormal arithmetic is ~100x slower on x86). The sum
+/// changes by less than n * e^-80 relative.
+let softmaxCutoff: Float = -80
+
+/// s = exp(s - m) / sum, m being the row maximum. The tail shorter than 8 goes through a padded lane vector so
+/// every value sees the same exp.
+@inline(__always)
+private func softmaxTail(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float) {
+    let n8 = n & ~7
+    var sum8 = F8()
+    var c = 0
+    while c < n8 {
+        let d = load8(s + c) - m
+        let e = fastExp(d).replacing(with: 0, where: d .< softmaxCutoff)
+        store8(e, s + c); sum8 += e; c += 8
+    }
+    var tail = F8(repeating: -.infinity)
+    for i in 0..<(n - n8) { tail[i] = s[n8 + i] - m }
+    let et = fastExp(tail).replacing(with: 0, where: tail .< softmaxCutoff)
+    for i in 0..<(n - n8) { s[n8 + i] = et[i] }
+    let inv = 1 / (sum8.sum() + et.sum())
+    c = 0
+    while c < n8 { store8(load8(s + c) * inv, s + c); c += 8 }
+    while c < n { s[c] *= inv; c += 1 }
+}
+
+/// y[i] = GELU(y[i] + b[i]) over n values.
+@inline(__always)
+func biasGELURow(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    let n8 = n & ~7
+    var c = 0
+    while c < n8 { store8(fastGELU(load8(y + c) + load8(b + c)), y + c); c += 8 }
+    if c < n {
+        var v = F8()
+        for i in 0..<(n - c) { v[i] = y[c + i] + b[c + i] }
+        let g = fastGELU(v)
+        for i in 0..<(n - c) { y[c + i] = g[i] }
+    }
+}
+
+/// y[i] += b[i] over n values.
+@inline(__always)
+func addRow(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    let n8 = n & ~7
+    var c = 0
+    while c < n8 { store8(load8(y + c) + load8(b + c), y + c); c += 8 }
+    while c < n { y[c] += b[c]; c += 1 }
+}
+
+// MARK: GEMM
+
+/// What a linear layer does to its output columns after the product.
+enum Epilogue {
+    case none
+    case bias(UnsafePointer<Float>)
+    case biasGELU(UnsafePointer<Float>)
+}
+
+/// out (M, N; row stride ldo) = beta * out + x (M, K; row stride ldx) · W^T, W being a PyTorch Linear weight
+/// (N, K) row-major, then the epilogue. With `pool`, the N columns are split over its threads (for small M,
+/// where splitting rows would leave too few per thread); without, one single-threaded cblas_sgemm.
+func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int, _ W: UnsafePointer<Float>, N: Int,
+            _ out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 0, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
+    guard M > 0 else { return }
+    func columns(_ n0: Int, _ n1: Int) {
+        gemmNT(M: M, N: n1 - n0, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: beta)
+        switch epilogue {
+        case .none: break
+        case .bias(let b): for r in 0..<M { addRow(out + r * ldo + n0, b + n0, n1 - n0) }
+        case .biasGELU(let b): for r in 0..<M { biasGELURow(out + r * ldo + n0, b + n0, n1 - n0) }
+        }
+    }
+    if let pool, pool.threads > 1, N >= 32 * pool.threads {
+        // Column blocks of a multiple of 16, so each thread's sgemm calls use whole micro-kernel panels.
+        let blocks = (N + 15) / 16
+        pool.parallelRanges(blocks) { range, _ in columns(range.lowerBound * 16, min(N, range.upperBound * 16)) }
+    } else {
+        columns(0, N)
+    }
+}
+
+/// c (M, N) = beta c + a (M, K) · b^T, b being (N, K); single-threaded. Leading dimensions are row strides.
+@inline(__always)
+func gemmNT(M: Int, N: Int, K: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+            _ c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// c (M, N) = a (M, K) · b, b being (K, N); single-threaded.
+@inline(__always)
+func gemmNN(M: Int, N: Int, K: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+            _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(N), Int32(K), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+}

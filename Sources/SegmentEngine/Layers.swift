@@ -1,0 +1,268 @@
+// The fused operators of the Swin-UNet forward. Activations are token maps (B, L, C) row-major (L = R*R tokens,
+// row-major over the grid), as PyTorch's (B, L, C). Each operator splits its rows over the pool; a thread works
+// on row tiles held in its own scratch (cache-resident), calls single-threaded sgemm, and writes its own output
+// rows, so no two threads ever write the same memory. Naive twins: Reference.swift.
+import SegmentFormat
+
+/// Per-thread scratch memory, allocated once by the engine: `threads` disjoint regions of `perThread` floats, each
+/// an (N, N) attention-score buffer (`scoreFloats`) followed by the tile memory of the operators.
+struct Scratch {
+    let base: UnsafeMutablePointer<Float>
+    let perThread: Int
+    let scoreFloats: Int
+    @inline(__always) func scores(_ slot: Int) -> UnsafeMutablePointer<Float> { base + slot * perThread }
+    @inline(__always) func tile(_ slot: Int) -> UnsafeMutablePointer<Float> { base + slot * perThread + scoreFloats }
+}
+
+/// Pointers into the engine's weight arena for one Swin block (PyTorch Linear weights are (out, in)).
+struct BlockWeights {
+    let norm1W, norm1B: UnsafePointer<Float>     // (C)
+    let bias: UnsafePointer<Float>               // (heads, N, N) relative position bias, gathered dense
+    let qkvW, qkvB: UnsafePointer<Float>         // (3C, C), (3C); q rows pre-scaled by head_dim^-0.5
+    let projW, projB: UnsafePointer<Float>       // (C, C), (C)
+    let norm2W, norm2B: UnsafePointer<Float>     // (C)
+    let fc1W, fc1B: UnsafePointer<Float>         // (hidden, C), (hidden)
+    let fc2W, fc2B: UnsafePointer<Float>         // (C, hidden), (C)
+}
+
+/// Rows per tile of the row-parallel operators, and the fewest rows per thread worth a split by rows.
+let rowTile = 256
+let minRowsPerThread = 64
+/// Rows (tokens) per window group in the fused block: about this many, whole windows.
+let blockTileRows = 256
+
+/// Runs `body(r0, n, slot, inner)` over rows 0..<M: contiguous balanced chunks per thread, each in tiles of at
+/// most `tile` rows. If M cannot give every thread `minRowsPerThread` rows, one tile on the caller instead, with
+/// `inner` = the pool so its GEMMs split their columns.
+func forRowTiles(_ M: Int, tile: Int, pool: WorkerPool, _ body: (Int, Int, Int, WorkerPool?) -> Void) {
+    if pool.threads > 1 && M < pool.threads * minRowsPerThread {
+        body(0, M, 0, pool)
+        return
+    }
+    pool.parallelRanges(M) { range, slot in
+        var r = range.lowerBound
+        while r < range.upperBound {
+            let n = min(tile, range.upperBound - r)
+            body(r, n, slot, nil)
+            r += n
+        }
+    }
+}
+
+/// Largest tile forRowTiles hands out for M rows at most.
+func maxRowTile(_ tile: Int, threads: Int) -> Int { max(tile, threads * minRowsPerThread) }
+
+// MARK: patch embedding
+
+/// PatchEmbed: Conv2d(inChans, E, k=P, s=P) as im2col gather + GEMM + bias, then LayerNorm(E).
+/// input (B, channels, H, W); out (B, (H/P)^2, E). A 1-channel input feeds all inChans (the reference repeats it).
+func patchEmbed(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, _ cfg: SwinUNetConfig,
+                w: UnsafePointer<Float>, b: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
+                out: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: Scratch) {
+    let P = cfg.patchSize, H = cfg.imgSize, R = cfg.patchesResolution, E = cfg.embedDim, Cin = cfg.inChans
+    let K = Cin * P * P
+    forRowTiles(B * R * R, tile: rowTile, pool: pool) { r0, n, slot, inner in
+        let patches = scratch.tile(slot)                  // (n, K), K ordered (ci, ky, kx) as the conv weight
+        for r in 0..<n {
+            let t = r0 + r, bi = t / (R * R), py = (t % (R * R)) / R, px = t % R
+            for ci in 0..<Cin {
+                let plane = input + (bi * channels + (channels == 1 ? 0 : ci)) * H * H
+                for ky in 0..<P {
+                    let src = plane + (py * P + ky) * H + px * P
+                    let dst = patches + r * K + (ci * P + ky) * P
+                    for kx in 0..<P { dst[kx] = src[kx] }
+                }
+            }
+        }
+        linear(patches, ldx: K, M: n, K: K, w, N: E, out + r0 * E, ldo: E, .bias(b), pool: inner)
+        for r in 0..<n { layerNormRow(out + (r0 + r) * E, out + (r0 + r) * E, E, normW, normB) }
+    }
+}
+
+// MARK: Swin block
+
+/// One Swin Transformer block on the token map `src` (B, R*R, C) -> `dst` (may be the same buffer), fused per
+/// group of whole windows: gather through the shifted-window index map + LN1 -> QKV GEMM -> per window and head
+/// q k^T + bias (+ mask) -> softmax -> @ v -> proj GEMM accumulated onto the shortcut -> LN2 -> fc1 GEMM + GELU ->
+/// fc2 GEMM accumulated -> scatter to the same tokens. A window's tokens are read and written by one thread only.
+func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, batch B: Int, _ g: StageGeometry,
+               shift: Int, hidden: Int, _ w: BlockWeights, mask: UnsafePointer<Float>?, masked: [Bool],
+               pool: WorkerPool, scratch: Scratch) {
+    let lay = WindowLayout(g, shift: shift)
+    let N = lay.N, C = g.dim, heads = g.heads, d = g.headDim, nW = lay.windows
+    let windowsTotal = B * nW
+    let groupWindows = max(1, blockTileRows / N)
+
+    // Windows w0..<w1 (global indices over the batch) as one tile of n = (w1-w0)*N rows.
+    func group(_ w0: Int, _ w1: Int, _ slot: Int, _ inner: WorkerPool?) {
+        let n = (w1 - w0) * N
+        let xs = scratch.tile(slot)      // (n, C)   gathered tokens, becoming the block output
+        let xn = xs + n * C                           // (n, C)   LN output, then attention context
+        let big = xn + n * C                          // (n, max(3C, hidden))  qkv, then the MLP hidden layer
+        for r in 0..<n {
+            let t = lay.token(row: w0 * N + r)
+            (xs + r * C).update(from: src + t * C, count: C)
+            layerNormRow(xs + r * C, xn + r * C, C, w.norm1W, w.norm1B)
+        }
+        linear(xn, ldx: C, M: n, K: C, w.qkvW, N: 3 * C, big, ldo: 3 * C, .bias(w.qkvB), pool: inner)
+        // Attention: (window, head) pairs; q, k, v of head h are columns h*d, C + h*d, 2C + h*d of the qkv tile.
+        func attention(_ pair: Int, _ scores: UnsafeMutablePointer<Float>) {   // scores (N, N)
+            let wl = pair / heads, h = pair % heads
+            let q = big + wl * N * 3 * C + h * d
+            gemmNT(M: N, N: N, K: d, q, lda: 3 * C, q + C, ldb: 3 * C, scores, ldc: N)
+            let bh = w.bias + h * N * N
+            let wImage = (w0 + wl) % nW
+            let m: UnsafePointer<Float>? = (mask != nil && masked[wImage]) ? mask! + wImage * N * N : nil
+            for i in 0..<N { biasSoftmaxRow(scores + i * N, N, bh + i * N, m.map { $0 + i * N }) }
+            gemmNN(M: N, N: d, K: N, scores, lda: N, q + 2 * C, ldb: 3 * C, xn + wl * N * C + h * d, ldc: C)
+        }
+        let pairs = (w1 - w0) * heads
+        if let inner {
+            inner.parallelRanges(pairs) { range, s in for p in range { attention(p, scratch.scores(s)) } }
+        } else {
+            for p in 0..<pairs { attention(p, scratch.scores(slot)) }
+        }
+        linear(xn, ldx: C, M: n, K: C, w.projW, N: C, xs, ldo: C, beta: 1, .bias(w.projB), pool: inner)
+        for r in 0..<n { layerNormRow(xs + r * C, xn + r * C, C, w.norm2W, w.norm2B) }
+        linear(xn, ldx: C, M: n, K: C, w.fc1W, N: hidden, big, ldo: hidden, .biasGELU(w.fc1B), pool: inner)
+        linear(big, ldx: hidden, M: n, K: hidden, w.fc2W, N: C, xs, ldo: C, beta: 1, .bias(w.fc2B), pool: inner)
+        for r in 0..<n { (dst + lay.token(row: w0 * N + r) * C).update(from: xs + r * C, count: C) }
+    }
+
+    if pool.threads > 1 && windowsTotal < pool.threads {
+        group(0, windowsTotal, 0, pool)               // too few windows to share: split each GEMM's columns instead
+    } else {
+        pool.parallelRanges(windowsTotal) { range, slot in
+            var w0 = range.lowerBound
+            while w0 < range.upperBound {
+                let w1 = min(w0 + groupWindows, range.upperBound)
+                group(w0, w1, slot, nil)
+                w0 = w1
+            }
+        }
+    }
+}
+
+// MARK: resampling layers
+
+/// PatchMerging(C): token map (B, R*R, C) -> (B, (R/2)^2, 2C). Per output token, gather the 2x2 neighbours in the
+/// order [(2y,2x), (2y+1,2x), (2y,2x+1), (2y+1,2x+1)] into 4C channels, LayerNorm(4C), Linear(4C -> 2C, no bias).
+func patchMerging(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, dim C: Int,
+                  normW: UnsafePointer<Float>, normB: UnsafePointer<Float>, reduction: UnsafePointer<Float>,
+                  out: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: Scratch) {
+    let Ro = R / 2
+    forRowTiles(B * Ro * Ro, tile: rowTile, pool: pool) { r0, n, slot, inner in
+        let cat = scratch.tile(slot)                  // (n, 4C)
+        for r in 0..<n {
+            let t = r0 + r, b = t / (Ro * Ro), y = (t % (Ro * Ro)) / Ro, x = t % Ro
+            for part in 0..<4 {                       // part = dx*2 + dy
+                let dy = part & 1, dx = part >> 1
+                let s = src + ((b * R + 2 * y + dy) * R + 2 * x + dx) * C
+                (cat + r * 4 * C + part * C).update(from: s, count: C)
+            }
+            layerNormRow(cat + r * 4 * C, cat + r * 4 * C, 4 * C, normW, normB)
+        }
+        linear(cat, ldx: 4 * C, M: n, K: 4 * C, reduction, N: 2 * C, out + r0 * 2 * C, ldo: 2 * C, .none, pool: inner)
+    }
+}
+
+/// PatchExpand(C): token map (B, R*R, C) -> (B, (2R)^2, C/2). Linear(C -> 2C, no bias), then output token
+/// (2y+p1, 2x+p2) takes channels (p1*2 + p2)*C/2 ..< +C/2 of input token (y, x), LayerNorm(C/2).
+func patchExpand(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, dim C: Int, expand: UnsafePointer<Float>,
+                 normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
+                 out: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: Scratch) {
+    let c = C / 2, Ro = 2 * R
+    forRowTiles(B * R * R, tile: rowTile, pool: pool) { r0, n, slot, inner in
+        let wide = scratch.tile(slot)                 // (n, 2C) = (n, p1, p2, C/2)
+        linear(src + r0 * C, ldx: C, M: n, K: C, expand, N: 2 * C, wide, ldo: 2 * C, .none, pool: inner)
+        for r in 0..<n {
+            let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R
+            for p1 in 0..<2 { for p2 in 0..<2 {
+                let o = out + ((b * Ro + 2 * y + p1) * Ro + 2 * x + p2) * c
+                layerNormRow(wide + r * 2 * C + (p1 * 2 + p2) * c, o, c, normW, normB)
+            } }
+        }
+    }
+}
+
+/// concat_back_dim: out (B*L, C) = [x | skip] · W^T + b with W (C, 2C), as two accumulated GEMMs over the
+/// column halves of W (no concatenated copy).
+func concatBack(_ x: UnsafePointer<Float>, _ skip: UnsafePointer<Float>, rows M: Int, dim C: Int,
+                w: UnsafePointer<Float>, b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+    forRowTiles(M, tile: rowTile, pool: pool) { r0, n, _, inner in
+        // W[:, :C] and W[:, C:] are (C, C) blocks with row stride 2C.
+        let o = out + r0 * C
+        if let inner, inner.threads > 1 {
+            inner.parallelRanges((C + 15) / 16) { range, _ in
+                let n0 = range.lowerBound * 16, n1 = min(C, range.upperBound * 16)
+                concatColumns(x + r0 * C, skip + r0 * C, n, C, w, b, o, n0, n1)
+            }
+        } else {
+            concatColumns(x + r0 * C, skip + r0 * C, n, C, w, b, o, 0, C)
+        }
+    }
+}
+
+@inline(__always)
+private func concatColumns(_ x: UnsafePointer<Float>, _ skip: UnsafePointer<Float>, _ n: Int, _ C: Int,
+                           _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n0: Int, _ n1: Int) {
+    gemmNT(M: n, N: n1 - n0, K: C, x, lda: C, w + n0 * 2 * C, ldb: 2 * C, o + n0, ldc: C)
+    gemmNT(M: n, N: n1 - n0, K: C, skip, lda: C, w + n0 * 2 * C + C, ldb: 2 * C, o + n0, ldc: C, beta: 1)
+    for r in 0..<n { addRow(o + r * C + n0, b + n0, n1 - n0) }
+}
+
+/// LayerNorm(C) in place over the rows of a token map.
+func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows M: Int, dim C: Int,
+                   w: UnsafePointer<Float>, b: UnsafePointer<Float>, pool: WorkerPool) {
+    pool.parallelRanges(M) { range, _ in for r in range { layerNormRow(x + r * C, x + r * C, C, w, b) } }
+}
+
+// MARK: output head
+
+/// What the output head produces for each pixel.
+enum HeadOutput {
+    case logits(UnsafeMutablePointer<Float>)                                          // (B, nc, H, W)
+    case labels(UnsafeMutablePointer<UInt8>, probabilities: UnsafeMutablePointer<Float>?)  // (B, H, W), (B, nc, H, W)
+}
+
+/// Tokens per tile of the output head (each becomes P*P pixels).
+let headTileTokens = 32
+
+/// FinalPatchExpand_X4 + output conv + argmax, fused per tile of tokens: Linear(E -> P*P*E, no bias), each
+/// token's P*P sub-rows of E channels are the pixels (P*y+p1, P*x+p2) of sub-row p1*P+p2, LayerNorm(E) in place,
+/// class GEMM with the 1x1 conv weight (nc, E), then logits (or softmax + first-maximum argmax) per pixel.
+/// `features`, when given (tests), receives the normalised pixel features (B, H*W, E).
+func outputHead(_ src: UnsafePointer<Float>, batch B: Int, _ cfg: SwinUNetConfig,
+                expand: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
+                classW: UnsafePointer<Float>, output: HeadOutput, features: UnsafeMutablePointer<Float>?,
+                pool: WorkerPool, scratch: Scratch) {
+    let R = cfg.patchesResolution, P = cfg.patchSize, E = cfg.embedDim, nc = cfg.numClasses, H = cfg.imgSize
+    let sub = P * P
+    forRowTiles(B * R * R, tile: headTileTokens, pool: pool) { r0, n, slot, inner in
+        let pix = scratch.tile(slot)                  // (n*sub, E) pixel features
+        let cls = pix + n * sub * E                   // (n*sub, nc) class scores
+        linear(src + r0 * E, ldx: E, M: n, K: E, expand, N: sub * E, pix, ldo: sub * E, .none, pool: inner)
+        for q in 0..<(n * sub) { layerNormRow(pix + q * E, pix + q * E, E, normW, normB) }
+        linear(pix, ldx: E, M: n * sub, K: E, classW, N: nc, cls, ldo: nc, .none, pool: inner)
+        for r in 0..<n {
+            let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R
+            for s in 0..<sub {
+                let p = (P * y + s / P) * H + P * x + s % P          // pixel index in the H x W plane
+                let scores = cls + (r * sub + s) * nc
+                if let features { (features + (b * H * H + p) * E).update(from: pix + (r * sub + s) * E, count: E) }
+                switch output {
+                case .logits(let out):
+                    for k in 0..<nc { out[(b * nc + k) * H * H + p] = scores[k] }
+                case .labels(let labels, let probabilities):
+                    var best = 0
+                    for k in 1..<nc where scores[k] > scores[best] { best = k }
+                    labels[b * H * H + p] = UInt8(best)
+                    if let probabilities {
+                        softmaxRow(scores, nc)
+                        for k in 0..<nc { probabilities[(b * nc + k) * H * H + p] = scores[k] }
+                    }
+                }
+            }
+        }
+    }
+}

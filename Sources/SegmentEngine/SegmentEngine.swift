@@ -1,1 +1,0 @@
-// SegmentEngine: see Package.swift for this module's job.

@@ -1,0 +1,255 @@
+// Each fast kernel against its naive twin (Sources/SegmentEngine/Reference.swift) on random inputs, over the
+// shapes and thread counts that take different paths: row tails shorter than 8 lanes, one window per image
+// (columns split instead of windows), windows that do not divide evenly over the threads, shifted windows.
+import Foundation
+import SegmentFormat
+import XCTest
+@testable import SegmentEngine
+
+final class KernelTests: XCTestCase {
+    /// Fused operators vs the naive forward: max |diff| <= 2e-5 * max(1, max |reference|) (float32 GEMM
+    /// accumulation and the fast exp/erf against Double accumulation and libm).
+    static let layerTolerance: Float = 2e-5
+
+    // MARK: pool
+
+    func testWorkerPoolCoversEveryIndexOnceAndShutsDown() {
+        for round in 0..<50 {
+            let threads = 1 + round % 4
+            let pool = WorkerPool(threads: threads)
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+            counts.initialize(repeating: 0, count: 1000)
+            var slots = Set<Int>()
+            let lock = NSLock()
+            pool.parallelRanges(997) { range, slot in
+                for i in range { counts[i] += 1 }
+                lock.lock(); slots.insert(slot); lock.unlock()
+            }
+            XCTAssertTrue((0..<997).allSatisfy { counts[$0] == 1 }, "threads \(threads): an index ran twice or never")
+            XCTAssertEqual(slots, Set(0..<threads), "threads \(threads): slots used")
+            counts.deallocate()
+        }   // each pool is freed here while its workers wait: they must leave cleanly
+    }
+
+    // MARK: elementwise
+
+    func testFastExpWithinTwoUlpsOfLibm() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x <= 88 {
+            let got = fastExp(F8(repeating: x))[0]
+            let want = Float(Foundation.exp(Double(x)))
+            worst = max(worst, abs(got - want) / want)
+            x += 0.0137
+        }
+        XCTAssertLessThanOrEqual(worst, 2.4e-7, "fastExp relative error \(worst) (2 ulps = 2.4e-7)")
+        XCTAssertEqual(fastExp(F8(repeating: 0))[0], 1)
+        XCTAssertGreaterThan(fastExp(F8(repeating: -1000))[0], 0, "clamped below, not NaN")
+        XCTAssertTrue(fastExp(F8(repeating: 1000))[0].isFinite, "clamped above")
+    }
+
+    func testFastGELUMatchesErfForm() {
+        var worst: Float = 0
+        var x: Float = -12
+        while x <= 12 {
+            let got = fastGELU(F8(repeating: x))[0], want = Reference.gelu(x)
+            worst = max(worst, abs(got - want) / max(1, abs(x)))
+            x += 0.00731
+        }
+        XCTAssertLessThanOrEqual(worst, 3e-7, "GELU max |diff| / max(1, |x|) = \(worst)")
+        XCTAssertEqual(fastGELU(F8(repeating: 0))[0], 0)
+    }
+
+    func testLayerNormRows() {
+        var rng = Rand(1)
+        let p = Pinned()
+        for C in [1, 7, 8, 12, 96, 100] {
+            let x = rng.normal(3 * C, std: 2, mean: 0.5), g = rng.normal(C, std: 0.3, mean: 1), b = rng.normal(C, std: 0.1)
+            var y = x
+            y.withUnsafeMutableBufferPointer { buf in for r in 0..<3 { layerNormRow(buf.baseAddress! + r * C, buf.baseAddress! + r * C, C, p(g), p(b)) } }
+            assertClose(y, Reference.layerNorm(x, C, p(g), p(b)), tol: 1e-6, "layerNorm C=\(C)")
+        }
+    }
+
+    func testBiasMaskSoftmaxRows() {
+        var rng = Rand(2)
+        let p = Pinned()
+        for n in [1, 4, 9, 16, 49] {
+            let s = rng.normal(n, std: 3), bias = rng.normal(n)
+            let mask = (0..<n).map { $0 % 3 == 1 ? Float(-100) : 0 }
+            for masked in [false, true] {
+                var got = s
+                got.withUnsafeMutableBufferPointer { biasSoftmaxRow($0.baseAddress!, n, p(bias), masked ? p(mask) : nil) }
+                let want = Reference.softmax((0..<n).map { s[$0] + bias[$0] + (masked ? mask[$0] : 0) })
+                assertClose(got, want, tol: 5e-7, "softmax n=\(n) masked=\(masked)")
+            }
+            var plain = s
+            plain.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, n) }
+            assertClose(plain, Reference.softmax(s), tol: 5e-7, "softmax n=\(n)")
+        }
+    }
+
+    func testLinearColumnSplitEqualsSingleCall() {
+        var rng = Rand(3)
+        let p = Pinned()
+        let M = 5, K = 40, N = 200
+        let x = rng.normal(M * K), w = rng.normal(N * K), b = rng.normal(N)
+        let want = Reference.linear(x, K, p(w), N, p(b)).map { Reference.gelu($0) }
+        for threads in [1, 2, 3] {
+            var y = [Float](repeating: .nan, count: M * N)
+            let pool = WorkerPool(threads: threads)
+            y.withUnsafeMutableBufferPointer { linear(p(x), ldx: K, M: M, K: K, p(w), N: N, $0.baseAddress!, ldo: N, .biasGELU(p(b)), pool: pool) }
+            assertClose(y, want, tol: 1e-5, "linear+GELU threads \(threads)")
+        }
+    }
+
+    // MARK: Swin block
+
+    /// Random block weights scaled as the fixtures (peaked attention, unit-scale activations).
+    func blockWeights(_ g: StageGeometry, hidden: Int, _ rng: inout Rand, _ p: Pinned) -> BlockWeights {
+        let C = g.dim, N = g.tokensPerWindow
+        let s = 1 / Double(C).squareRoot()
+        return BlockWeights(norm1W: p(rng.normal(C, std: 0.3, mean: 1)), norm1B: p(rng.normal(C, std: 0.1)),
+                            bias: p(rng.normal(g.heads * N * N)),
+                            qkvW: p(rng.normal(3 * C * C, std: 2 * s)), qkvB: p(rng.normal(3 * C, std: 0.1)),
+                            projW: p(rng.normal(C * C, std: s)), projB: p(rng.normal(C, std: 0.1)),
+                            norm2W: p(rng.normal(C, std: 0.3, mean: 1)), norm2B: p(rng.normal(C, std: 0.1)),
+                            fc1W: p(rng.normal(hidden * C, std: s)), fc1B: p(rng.normal(hidden, std: 0.1)),
+                            fc2W: p(rng.normal(C * hidden, std: 1 / Double(hidden).squareRoot())), fc2B: p(rng.normal(C, std: 0.1)))
+    }
+
+    func checkBlock(_ cfg: SwinUNetConfig, stage i: Int, batch B: Int, threads: [Int], shifted: Bool, seed: UInt64) {
+        let g = cfg.stage(i), hidden = cfg.mlpHidden(g.dim)
+        let shift = shifted ? g.shift : 0
+        var rng = Rand(seed)
+        let p = Pinned()
+        let w = blockWeights(g, hidden: hidden, &rng, p)
+        let x = rng.normal(B * g.resolution * g.resolution * g.dim)
+        let want = Reference.swinBlock(x, batch: B, g, shift: shift, hidden: hidden, w)
+        let lay = WindowLayout(g, shift: shift)
+        let (mask, masked) = lay.shiftedMask()
+        for t in threads {
+            let pool = WorkerPool(threads: t), scratch = p.scratch(threads: t)
+            let what = "block R=\(g.resolution) ws=\(g.window) shift=\(shift) C=\(g.dim) heads=\(g.heads) B=\(B) threads=\(t)"
+            // Out of place (the first block of an encoder stage) and in place (every other block).
+            var out = [Float](repeating: .nan, count: x.count)
+            out.withUnsafeMutableBufferPointer {
+                swinBlock(p(x), $0.baseAddress!, batch: B, g, shift: shift, hidden: hidden, w,
+                          mask: shift > 0 ? p(mask) : nil, masked: masked, pool: pool, scratch: scratch)
+            }
+            assertClose(out, want, tol: Self.layerTolerance, what)
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer {
+                swinBlock($0.baseAddress!, $0.baseAddress!, batch: B, g, shift: shift, hidden: hidden, w,
+                          mask: shift > 0 ? p(mask) : nil, masked: masked, pool: pool, scratch: scratch)
+            }
+            XCTAssertEqual(inPlace, out, "\(what): in place differs from out of place")
+        }
+    }
+
+    func testShiftedWindowBlock() {
+        // 8x8 grid, 4x4 windows (4 per image), shift 2; 2 heads of 8.
+        let cfg = SwinUNetConfig(imgSize: 32, patchSize: 4, embedDim: 16, depths: [2, 2], numHeads: [2, 4], windowSize: 4)
+        checkBlock(cfg, stage: 0, batch: 2, threads: [1, 2, 3], shifted: true, seed: 10)
+        checkBlock(cfg, stage: 0, batch: 2, threads: [2], shifted: false, seed: 11)
+    }
+
+    func testWindow7BlockWithUnevenThreads() {
+        // 14x14 grid, 7x7 windows (4 per image), shift 3, C 12 with 3 heads of 4 (tails shorter than 8 lanes),
+        // 4 windows over 3 threads.
+        let cfg = SwinUNetConfig(imgSize: 56, patchSize: 4, embedDim: 12, depths: [2, 2], numHeads: [3, 6], windowSize: 7)
+        checkBlock(cfg, stage: 0, batch: 1, threads: [3], shifted: true, seed: 12)
+    }
+
+    func testOneWindowStageSplitsColumns() {
+        // Stage 1 is 4x4 with window 7 > 4: one 4x4 window, no shift. Batch 1 < threads: the columns are split.
+        let cfg = SwinUNetConfig(imgSize: 32, patchSize: 4, embedDim: 24, depths: [2, 2], numHeads: [2, 6], windowSize: 7)
+        checkBlock(cfg, stage: 1, batch: 1, threads: [1, 2, 4], shifted: true, seed: 13)
+    }
+
+    // MARK: resampling layers and head
+
+    /// Runs `fast` for 1 and 2 threads (M large enough to split rows; small M splits columns) and compares.
+    func forThreads(_ what: String, want: [Float], count: Int, _ fast: (UnsafeMutablePointer<Float>, WorkerPool, Scratch) -> Void) {
+        let p = Pinned()
+        for t in [1, 2, 3] {
+            var out = [Float](repeating: .nan, count: count)
+            out.withUnsafeMutableBufferPointer { fast($0.baseAddress!, WorkerPool(threads: t), p.scratch(threads: t)) }
+            assertClose(out, want, tol: Self.layerTolerance, "\(what) threads \(t)")
+        }
+    }
+
+    func testPatchEmbedding() {
+        var rng = Rand(20)
+        let p = Pinned()
+        for (inChans, channels, img) in [(3, 3, 32), (3, 1, 32), (1, 1, 64)] {
+            let cfg = SwinUNetConfig(imgSize: img, patchSize: 4, inChans: inChans, embedDim: 20, depths: [2, 2], numHeads: [2, 2])
+            let B = 2, E = cfg.embedDim, K = inChans * 16
+            let x = (0..<(B * channels * img * img)).map { _ in Float(rng.uniform()) }
+            let w = p(rng.normal(E * K, std: 1 / Double(K).squareRoot())), b = p(rng.normal(E, std: 0.1))
+            let nw = p(rng.normal(E, std: 0.3, mean: 1)), nb = p(rng.normal(E, std: 0.1))
+            let want = Reference.patchEmbed(x, batch: B, channels: channels, cfg, w: w, b: b, normW: nw, normB: nb)
+            forThreads("patchEmbed in=\(inChans) channels=\(channels)", want: want, count: want.count) { out, pool, s in
+                patchEmbed(p(x), batch: B, channels: channels, cfg, w: w, b: b, normW: nw, normB: nb, out: out, pool: pool, scratch: s)
+            }
+        }
+    }
+
+    func testPatchMergingAndExpanding() {
+        var rng = Rand(21)
+        let p = Pinned()
+        for (R, C, B) in [(16, 12, 2), (4, 20, 1)] {     // 128 output rows (split by rows); 4 rows (split by columns)
+            let x = rng.normal(B * R * R * C)
+            let nw = p(rng.normal(4 * C, std: 0.3, mean: 1)), nb = p(rng.normal(4 * C, std: 0.1))
+            let red = p(rng.normal(2 * C * 4 * C, std: 0.5 / Double(C).squareRoot()))
+            let want = Reference.patchMerging(x, batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: red)
+            forThreads("patchMerging R=\(R) C=\(C)", want: want, count: want.count) { out, pool, s in
+                patchMerging(p(x), batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: red, out: out, pool: pool, scratch: s)
+            }
+            let ew = p(rng.normal(2 * C * C, std: 1 / Double(C).squareRoot()))
+            let enw = p(rng.normal(C / 2, std: 0.3, mean: 1)), enb = p(rng.normal(C / 2, std: 0.1))
+            let wantUp = Reference.expand(x, batch: B, resolution: R, dim: C, scale: 2, outDim: C / 2, w: ew, normW: enw, normB: enb)
+            forThreads("patchExpand R=\(R) C=\(C)", want: wantUp, count: wantUp.count) { out, pool, s in
+                patchExpand(p(x), batch: B, resolution: R, dim: C, expand: ew, normW: enw, normB: enb, out: out, pool: pool, scratch: s)
+            }
+            let skip = rng.normal(x.count)
+            let cw = p(rng.normal(C * 2 * C, std: 0.7 / Double(C).squareRoot())), cb = p(rng.normal(C, std: 0.1))
+            let wantCat = Reference.concatBack(x, skip, dim: C, w: cw, b: cb)
+            forThreads("concatBack R=\(R) C=\(C)", want: wantCat, count: wantCat.count) { out, pool, _ in
+                concatBack(p(x), p(skip), rows: B * R * R, dim: C, w: cw, b: cb, out: out, pool: pool)
+            }
+        }
+    }
+
+    func testOutputHeadLogitsLabelsProbabilities() {
+        var rng = Rand(22)
+        let p = Pinned()
+        let cfg = SwinUNetConfig(imgSize: 48, patchSize: 4, numClasses: 5, embedDim: 12, depths: [2, 2], numHeads: [2, 2])
+        let B = 2, E = cfg.embedDim, R = cfg.patchesResolution, nc = cfg.numClasses, plane = cfg.imgSize * cfg.imgSize
+        let x = rng.normal(B * R * R * E)
+        let ew = p(rng.normal(16 * E * E, std: 1 / Double(E).squareRoot()))
+        let nw = p(rng.normal(E, std: 0.3, mean: 1)), nb = p(rng.normal(E, std: 0.1)), cw = p(rng.normal(nc * E, std: 0.3))
+        let want = Reference.outputHead(x, batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw)
+        forThreads("outputHead logits", want: want, count: want.count) { out, pool, s in
+            outputHead(p(x), batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw, output: .logits(out), features: nil, pool: pool, scratch: s)
+        }
+        // Labels are the first maximum of the logits the head computes; probabilities their softmax.
+        let pool = WorkerPool(threads: 2), s = p.scratch(threads: 2)
+        var logits = [Float](repeating: .nan, count: want.count), probs = logits
+        var labels = [UInt8](repeating: 255, count: B * plane)
+        logits.withUnsafeMutableBufferPointer { l in
+            outputHead(p(x), batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw, output: .logits(l.baseAddress!), features: nil, pool: pool, scratch: s)
+        }
+        labels.withUnsafeMutableBufferPointer { lab in probs.withUnsafeMutableBufferPointer { pr in
+            outputHead(p(x), batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw,
+                       output: .labels(lab.baseAddress!, probabilities: pr.baseAddress!), features: nil, pool: pool, scratch: s)
+        } }
+        var wantProbs = [Float](repeating: 0, count: want.count)
+        for b in 0..<B { for q in 0..<plane {
+            let scores = (0..<nc).map { logits[(b * nc + $0) * plane + q] }
+            XCTAssertEqual(Int(labels[b * plane + q]), scores.firstIndex(of: scores.max()!)!, "label of pixel \(q)")
+            for (k, v) in Reference.softmax(scores).enumerated() { wantProbs[(b * nc + k) * plane + q] = v }
+        } }
+        assertClose(probs, wantProbs, tol: 5e-7, "probabilities")
+    }
+}

@@ -44,9 +44,9 @@ build: sys-deps
 	swift build -c release
 
 # Reference fixtures (PyTorch checkpoints, activations, nibabel/scipy/medpy answers), made by trainer/fixtures/gen_*.py.
-$(FIXTURES)/.stamp: $(VENV)/.stamp $(wildcard trainer/fixtures/*.py) $(wildcard trainer/segment_ref/*.py)
+$(FIXTURES)/.stamp: $(VENV)/.stamp $(wildcard trainer/fixtures/*.py) $(wildcard trainer/segment_*/*.py)
 	@mkdir -p $(FIXTURES)
-	@set -e; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
+	@set -e; shopt -s nullglob; for g in trainer/fixtures/gen_*.py; do echo "fixtures: $$g"; PYTHONPATH=trainer $(PY) $$g $(FIXTURES); done
 	@touch $@
 
 fixtures: $(FIXTURES)/.stamp
@@ -60,13 +60,21 @@ test-python: setup
 test: test-swift test-python
 
 data: setup
+	@apt-cache show mricron-data >/dev/null 2>&1 || { SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
 	PYTHONPATH=trainer $(PY) -m segment_data.fetch --cache $(DATA)
 
 weights: setup build data
 	PYTHONPATH=trainer $(PY) -m segment_train.weights --cache $(DATA) --segment $(BIN)
+	PYTHONPATH=trainer $(PY) -m segment_train.heldout --cache $(DATA) --segment $(BIN) --model models/swin-unet-lits-advmim.segm --out out/heldout/advmim
 
-bench: setup build fixtures
-	PYTHONPATH=trainer $(PY) bench/run.py --segment $(BIN) --out docs/PERFORMANCE.md
+# The benchmark: each script prints a markdown section; together they are docs/PERFORMANCE.md.
+bench: setup build
+	@mkdir -p bench-out
+	PYTHONPATH=trainer $(PY) bench/engine_bench.py --segment $(BIN) > bench-out/engine.md
+	PYTHONPATH=trainer $(PY) bench/score_bench.py --segment $(BIN) > bench-out/score.md
+	PYTHONPATH=trainer $(PY) bench/run_memory.py --segment $(BIN) > bench-out/run.md
+	{ echo "# Performance"; echo; echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d) ($$(nproc) cores, $$(uname -m))."; echo; \
+	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; } > docs/PERFORMANCE.md
 
 demo: setup build data
 	@mkdir -p out

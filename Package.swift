@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
         .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
-        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentMetrics", "SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]

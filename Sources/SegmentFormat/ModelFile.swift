@@ -174,7 +174,8 @@ public final class ModelFile: @unchecked Sendable {   // immutable after open; t
 
         // Tensor table as a whole: no two tensors share a byte.
         var furthest: TensorInfo?   // of the tensors before, the one reaching furthest
-        for t in tensors.sorted(by: { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }) where t.byteCount > 0 {
+        let byOffset = tensors.indices.sorted { (tensors[$0].offset, $0) < (tensors[$1].offset, $1) }.map { tensors[$0] }
+        for t in byOffset where t.byteCount > 0 {
             if let f = furthest, t.offset < f.offset + f.byteCount {
                 throw ModelFileError.overlapping(path: path, tensor: t.name, other: f.name)
             }

@@ -63,8 +63,10 @@ public struct ModelFileWriter {
         } catch let e as ModelWriterError {
             throw ModelWriterError(path: path, tensor: e.tensor, reason: e.reason)
         }
-        let bytes = Self.assemble(entries: metadata.entries(), tensors: tensors)
-        try AtomicFile.write(Data(bytes), to: path)
+        var bytes = Self.assemble(entries: metadata.entries(), tensors: tensors)
+        try bytes.withUnsafeMutableBytes { buffer in   // hands the buffer to Data without a second copy
+            try AtomicFile.write(Data(bytesNoCopy: buffer.baseAddress!, count: buffer.count, deallocator: .none), to: path)
+        }
     }
 
     /// One tensor as stored: its table fields and its data bytes.

@@ -1,8 +1,113 @@
+// `segment [run] INPUT -o OUTPUT`: the default subcommand. Flags map onto SegmentRun.RunOptions; docs/RUN.md is the
+// user documentation.
 import ArgumentParser
+import Foundation
 import SegmentCore
+import SegmentImaging
+import SegmentRun
 
-// Scaffolding: replaced by the module that owns this subcommand.
 struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run")
-    func run() throws { throw ValidationError("not available yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Segment a NIfTI volume, a PNG image, or a folder of them (the default subcommand).",
+        discussion: """
+        Examples:
+          segment scan.nii.gz -o mask.nii.gz
+          segment image.png -o mask.png
+          segment cases/ -o masks/ --report run.json --continue
+        Preprocessing (slice axis, orientation, intensity, resampling) comes from the model file. Progress goes to \
+        stderr: a bar on a terminal, else one line per case ("segment: case=NAME status=ok|skipped|failed ..."). \
+        Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input, 4 invalid model, 5 output not writable, \
+        6 some cases of a folder failed (the report lists them). See docs/RUN.md.
+        """)
+
+    @Argument(help: "A .nii / .nii.gz / .png file, or a folder of them (not searched recursively).")
+    var input: String?
+
+    @Option(name: [.customShort("o"), .customLong("output")],
+            help: "The mask file (.nii/.nii.gz for NIfTI, .png for PNG), or a folder for a folder input.")
+    var output: String?
+
+    @Option(help: "The model file (default: $SEGMENT_MODEL, then the shipped swin-unet-lits-advmim.segm; see docs/RUN.md).")
+    var model: String?
+
+    @Option(help: "CPU threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Slices per network call.")
+    var batch: Int = 4
+
+    @Option(help: "Also write the softmax probabilities (float32): a .nii/.nii.gz 4D volume (X,Y,Z,classes) or .npy; a folder for a folder input.")
+    var probabilities: String?
+
+    @Option(help: "Write overlay pictures (PNG: the input with a translucent mask and its outline) into this folder.")
+    var overlay: String?
+
+    @Option(name: .customLong("overlay-slices"), help: "Volume slices to draw with --overlay: auto (most foreground, the default), all, or a list like 10,20,30.")
+    var overlaySlices: String?
+
+    @Option(help: "Write the run report (JSON) to this file.")
+    var report: String?
+
+    @Flag(name: .customLong("continue"), help: "Skip cases whose mask exists.")
+    var continueRun = false
+
+    @Flag(help: "Replace existing outputs (without --continue or --overwrite an existing output is an error).")
+    var overwrite = false
+
+    @Option(help: "Process part i of n of a folder's sorted cases (0 <= i < n: cases i, i+n, ...), as nnU-Net's -part_id/-num_parts.")
+    var shard: String?
+
+    @Flag(help: "No progress on stderr (errors are still printed).")
+    var quiet = false
+
+    @Flag(help: "Print the run report (JSON) on stdout.")
+    var json = false
+
+    @Option(help: "The volume (0-based) of a 4D NIfTI to segment.")
+    var volume: Int?
+
+    @Option(name: .customLong("png-values"), help: "PNG mask values: binary (0/255) or label (0, 1, 2, ...); default binary for two-class models, else label.")
+    var pngValues: String?
+
+    @Flag(name: .customLong("isic-names"), help: "Name PNG masks NAME_segmentation.png (ISIC) in a folder run.")
+    var isicNames = false
+
+    @Option(name: .customLong("ref"), help: "Reference mask (a file, or a folder matched by case name): adds scores to the report.")
+    var reference: String?
+
+    @Option(name: .customLong(String(CleanupGuard.flag.dropFirst(2))), help: .hidden)
+    var cleanupGuard: String?
+
+    func run() throws {
+        if let spec = cleanupGuard { Foundation.exit(CleanupGuard.serve(spec: spec)) }
+        guard let input else { throw ValidationError("give an input file or folder: segment INPUT -o OUTPUT") }
+        guard let output else { throw ValidationError("give the output with -o (a mask file, or a folder for a folder input)") }
+        var o = RunOptions(input: input, output: output)
+        o.model = model
+        if let threads { o.threads = threads }
+        o.batch = batch
+        o.probabilities = probabilities
+        o.overlay = overlay
+        if let overlaySlices {
+            guard overlay != nil else { throw ValidationError("--overlay-slices chooses the slices of --overlay DIR: give --overlay too") }
+            o.overlaySlices = try OverlaySlices(parsing: overlaySlices)
+        }
+        o.report = report
+        o.continueRun = continueRun
+        o.overwrite = overwrite
+        if let shard { o.shard = try Shard(parsing: shard) }
+        o.quiet = quiet
+        o.json = json
+        o.volume = volume
+        if let pngValues {
+            guard let values = PNGValues(rawValue: pngValues) else { throw ValidationError("--png-values \(pngValues) must be binary or label") }
+            o.pngValues = values
+        }
+        o.isicNames = isicNames
+        o.reference = reference
+        o.toolVersion = SegmentVersion.string
+        o.commandLine = CommandLine.arguments
+        try Runner.run(o, guardExecutable: Bundle.main.executablePath ?? "/proc/self/exe")
+    }
 }

@@ -1,8 +1,209 @@
+// `segment score`: predicted label images against references. A thin front end over SegmentMetrics
+// (definitions and policy: docs/SCORING.md).
 import ArgumentParser
+import Foundation
 import SegmentCore
+import SegmentFormat
+import SegmentImaging
+import SegmentMetrics
 
-// Scaffolding: replaced by the module that owns this subcommand.
+extension ScoringPolicy.Mode: ExpressibleByArgument {}
+extension ScoringPolicy.WorstDistance: ExpressibleByArgument {}
+
 struct ScoreCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "score")
-    func run() throws { throw ValidationError("not available yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Score predicted label images against references: Dice, IoU, TP/FP/FN, HD, HD95, ASSD per label.",
+        discussion: """
+        Files or folders, NIfTI (.nii, .nii.gz) or PNG. In folders, cases are matched by name: the file name without \
+        .nii.gz / .nii / .png and without a trailing _segmentation (ISIC), so CASE.nii.gz matches CASE.nii. Every \
+        reference is a case; a missing prediction fails that case unless --missing-as-empty.
+        Distances are in mm from the reference header's spacing (pixels for PNG; voxels with --compat swin-unet).
+        Empty masks (default policy): both empty -> NaN, left out of the means and counted; one empty -> Dice 0 and \
+        infinite distances, left out of the distance means and counted (or the image diagonal with \
+        --worst-distance diagonal). See docs/SCORING.md.
+        A table goes to stdout; --json writes nnU-Net's summary.json layout (extended), --csv a row per case and label.
+        Progress goes to stderr: a bar on a terminal, else one line per case: \
+        `segment: score case="NAME" status=ok|failed time=SECONDS [error="..."]`.
+        Exit: 0 all scored, 3 nothing scored (or invalid input), 6 some cases failed (the report lists them), 2 usage.
+        """)
+
+    @Option(name: .customLong("pred"), help: "Prediction label image, or folder of them.")
+    var prediction: String?
+
+    @Option(name: .customLong("ref"), help: "Reference label image, or folder of them.")
+    var reference: String?
+
+    @Option(help: ArgumentHelp("CSV file of explicit pairs (header: prediction,reference[,case]; paths relative to the file).",
+                               valueName: "file.csv"))
+    var pairs: String?
+
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Combine shard reports (JSON of --json) into one; means recomputed.",
+                                                         valueName: "report.json"))
+    var merge: [String] = []
+
+    @Option(help: ArgumentHelp("Labels to score, e.g. 1,2,3 (default: the model's classes with --model, else every label present).",
+                               valueName: "list"))
+    var labels: String?
+
+    @Option(help: "Model file whose class names (and labels 1..classes-1) the report uses.")
+    var model: String?
+
+    @Option(help: ArgumentHelp("Voxel spacing in mm overriding the reference header, one value per axis, e.g. 0.8,0.8,2.5.",
+                               valueName: "x,y,z"))
+    var spacing: String?
+
+    @Option(help: ArgumentHelp("Scoring rules: default, or swin-unet (HuCaoFighting/Swin-Unet: HD95 in voxels, its empty-mask rules).",
+                               valueName: "mode"))
+    var compat: ScoringPolicy.Mode = .standard
+
+    @Option(name: .customLong("worst-distance"),
+            help: "Distances when exactly one mask is empty: infinite (left out of the means, counted) or diagonal (the image diagonal).")
+    var worstDistance: ScoringPolicy.WorstDistance = .infinite
+
+    @Option(help: ArgumentHelp("Write the report as JSON (nnU-Net summary.json layout, extended).", valueName: "summary.json"))
+    var json: String?
+
+    @Option(help: ArgumentHelp("Write one row per case and label as CSV.", valueName: "cases.csv"))
+    var csv: String?
+
+    @Option(help: "Cases scored in parallel (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .customLong("missing-as-empty"), help: "Score a missing prediction as an empty mask instead of failing the case.")
+    var missingAsEmpty = false
+
+    @Option(name: .customLong("png-values"),
+            help: "PNG masks: binary (0 background, 255 foreground = label 1) or label (pixel values are labels).")
+    var pngValues: String = PNGValues.binary.rawValue
+
+    @Flag(name: .customLong("ignore-affine"), help: "Compare images whose shapes match even if their NIfTI affines differ.")
+    var ignoreAffine = false
+
+    @Flag(name: [.short, .long], help: "No progress on stderr (errors are still printed).")
+    var quiet = false
+
+    func validate() throws {
+        let inputs = (prediction != nil || reference != nil ? 1 : 0) + (pairs != nil ? 1 : 0) + (merge.isEmpty ? 0 : 1)
+        guard inputs == 1 else { throw ValidationError("give --pred and --ref, or --pairs, or --merge (exactly one of them)") }
+        if (prediction == nil) != (reference == nil) { throw ValidationError("--pred and --ref go together") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if PNGValues(rawValue: pngValues) == nil { throw ValidationError("--png-values is binary or label") }
+        _ = try parsedLabels()
+        _ = try parsedSpacing()
+    }
+
+    func parsedLabels() throws -> [Int]? {
+        guard let labels else { return nil }
+        let values = labels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && (1...65535).contains($0!) }) else {
+            throw ValidationError("--labels takes foreground labels 1...65535 separated by commas, e.g. 1,2,3")
+        }
+        return Array(Set(values.map { $0! })).sorted()
+    }
+
+    func parsedSpacing() throws -> [Double]? {
+        guard let spacing else { return nil }
+        let values = spacing.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...3).contains(values.count), values.allSatisfy({ $0 != nil && $0! > 0 && $0!.isFinite }) else {
+            throw ValidationError("--spacing takes one positive number per axis separated by commas, e.g. 0.8,0.8,2.5")
+        }
+        return values.map { $0! }
+    }
+
+    func run() throws {
+        let tool = "segment \(SegmentVersion.string)"
+        if !merge.isEmpty {
+            let report = try ScoreReport.merge(try merge.map(ScoreReport.read), sources: merge, tool: tool)
+            try finish(report)
+            return
+        }
+        var labels = try parsedLabels()
+        var names: [Int: String] = [:]
+        if let model {
+            let classNames = try ModelFile.open(model).metadata.classNames
+            for (label, name) in classNames.enumerated().dropFirst() { names[label] = name }
+            if labels == nil { labels = Array(1..<max(classNames.count, 1)) }
+        }
+        let found: (pairs: [ScorePair], unmatched: [String])
+        if let pairs { found = (try CaseMatching.pairs(csvFile: pairs), []) }
+        else { found = try CaseMatching.pairs(prediction: prediction!, reference: reference!) }
+        for p in found.unmatched { note("segment: warning: prediction \(p) matches no reference; not scored") }
+
+        let options = ScoreOptions(labels: labels, classNames: names,
+                                   policy: ScoringPolicy(mode: compat, worstDistance: worstDistance),
+                                   spacing: try parsedSpacing(), missingAsEmpty: missingAsEmpty,
+                                   pngValues: PNGValues(rawValue: pngValues)!, ignoreAffine: ignoreAffine,
+                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let bar = !quiet && isatty(STDERR_FILENO) != 0
+        let start = Date()
+        let result = scoreBatch(found.pairs, options: options) { done, outcome, seconds in
+            if bar {
+                progressBar(done: done, total: found.pairs.count, elapsed: Date().timeIntervalSince(start))
+            } else if !quiet {
+                note(statusLine(outcome, seconds: seconds))
+            }
+        }
+        if bar { FileHandle.standardError.write(Data("\n".utf8)) }
+        let report = ScoreReport(cases: result.scores, failures: result.failures, labels: labels, classNames: names,
+                                 policy: options.policy, tool: tool, unmatchedPredictions: found.unmatched)
+        try finish(report)
+    }
+
+    /// Writes the report files and the table, then turns failures into the exit status.
+    func finish(_ report: ScoreReport) throws {
+        if let json { try AtomicFile.write(try report.json(), to: json) }
+        if let csv { try AtomicFile.write(Data(report.csv().utf8), to: csv) }
+        print(report.table(), terminator: "")
+        if report.metricPerCase.isEmpty { throw ScoreOutcome.nothingScored(report.failedCases) }
+        if !report.failedCases.isEmpty {
+            throw ScoreOutcome.someFailed(report.failedCases, of: report.failedCases.count + report.metricPerCase.count)
+        }
+    }
+}
+
+/// A batch that did not score every case.
+enum ScoreOutcome: SegmentError {
+    case nothingScored([CaseFailure])
+    case someFailed([CaseFailure], of: Int)
+
+    var exitCode: ExitStatus {
+        switch self {
+        case .nothingScored: return .invalidInput
+        case .someFailed: return .partialFailure
+        }
+    }
+    var description: String {
+        switch self {
+        case let .nothingScored(failures):
+            return failures.isEmpty ? "no case was scored." : "no case was scored: \(failures.count) failed; the first: \(failures[0].error)"
+        case let .someFailed(failures, total):
+            return "\(failures.count) of \(total) case(s) failed (listed above and in the report): "
+                + failures.map(\.name).joined(separator: ", ") + "."
+        }
+    }
+}
+
+private func note(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// `segment: score case="NAME" status=ok|failed time=SECONDS [error="..."]`.(quotes in values escaped as \").
+private func statusLine(_ outcome: CaseOutcome, seconds: Double) -> String {
+    func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+    switch outcome {
+    case .scored(let s):
+        return "segment: score case=\(quoted(s.name)) status=ok time=\(String(format: "%.2f", seconds))"
+    case .failed(let f):
+        return "segment: score case=\(quoted(f.name)) status=failed time=\(String(format: "%.2f", seconds)) error=\(quoted(f.error))"
+    }
+}
+
+private func progressBar(done: Int, total: Int, elapsed: Double) {
+    let width = 30
+    let filled = total == 0 ? width : width * done / total
+    let eta = done == 0 ? 0 : elapsed / Double(done) * Double(total - done)
+    let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        + "] \(done)/\(total) cases  \(String(format: "%.1f", elapsed))s elapsed  ETA \(String(format: "%.0f", eta))s"
+    FileHandle.standardError.write(Data(line.utf8))
 }

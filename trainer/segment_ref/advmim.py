@@ -88,10 +88,11 @@ class MiMSwinUNet(nn.Module):
         """x (B, 1|in_chans, img, img); mask (B, img/P, img/P) or None."""
         net = self.swin_unet
         tokens = net.embed(self.prepare(x))                                  # (B, L, E)
-        logits = net.forward_tokens(tokens)
         if mask is None:
-            return logits
-        return logits, net.forward_tokens(net.mask_tokens(tokens, mask))
+            return net.forward_tokens(tokens)
+        # Both streams in one batch of 2B (every layer acts per sample): larger matrix products, same result.
+        both = net.forward_tokens(torch.cat([tokens, net.mask_tokens(tokens, mask)]))
+        return both[:x.shape[0]], both[x.shape[0]:]
 
     def plain(self) -> SwinUNet:
         """A SwinUNet holding copies of this model's inference weights."""

@@ -1,6 +1,8 @@
 """Writing checkpoints in every layout users bring to `segment convert` (the converter's fixtures use this)."""
 from __future__ import annotations
 
+import os
+import re
 from collections import OrderedDict
 
 import torch
@@ -43,3 +45,25 @@ def advmim_state_dict(model: SwinUNet, seed: int = 0) -> OrderedDict:
     assert not unexpected and all(k.startswith(("swin_unet.mask_token", "swin_unet.decoder.", "projection_head.",
                                                 "prediction_head.", "contrastive_class_selector")) for k in missing)
     return wrapper.state_dict()
+
+
+KEY_LISTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint_keys")
+
+
+def read_key_list(name: str) -> list[tuple[str, tuple[int, ...], str]]:
+    """[(key, shape, dtype)] of a public checkpoint's key list (checkpoint_keys/NAME: lines 'key (d0, d1) float32')."""
+    rows = []
+    with open(os.path.join(KEY_LISTS, name)) as f:
+        for line in f.read().splitlines():
+            if not line.strip():
+                continue
+            m = re.fullmatch(r"(\S+) \(([\d, ]*)\) (\w+)", line)
+            if not m:
+                raise ValueError(f"unparsable line in {name}: {line!r}")
+            rows.append((m.group(1), tuple(int(d) for d in m.group(2).replace(" ", "").split(",") if d), m.group(3)))
+    return rows
+
+
+def state_layout(state_dict: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    """[(key, shape, dtype)] of a state_dict, in its order, in the key lists' notation."""
+    return [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in state_dict.items()]

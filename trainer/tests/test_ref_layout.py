@@ -1,36 +1,15 @@
 """State-dict layouts of the reference networks against the public checkpoints' key lists
 (segment_ref/checkpoint_keys/*.txt, copied from the project's reference notes), and the model-file tensor set
 against a list derived here from the configuration."""
-import os
-import re
-
 import numpy as np
 import pytest
 import torch
 
 from segment_ref import (MiMSwinUNet, MiMUNet, SwinUNet, SwinUNetConfig, advmim_state_dict, engine_tensors,
-                         plain_state_dict)
+                         plain_state_dict, read_key_list, state_layout)
 
-KEYS = os.path.join(os.path.dirname(__file__), "..", "segment_ref", "checkpoint_keys")
 SMALL = SwinUNetConfig(img_size=48, patch_size=4, in_chans=3, num_classes=3, embed_dim=12, depths=[2, 2, 1],
                        num_heads=[1, 2, 4], window_size=6)   # stage grids 12 / 6 / 3: one shifted stage, two shrunk
-
-
-def parse_keys(name):
-    """[(key, shape tuple, dtype)] from lines 'key (d0, d1) float32'."""
-    rows = []
-    for line in open(os.path.join(KEYS, name)).read().splitlines():
-        if not line.strip():
-            continue
-        m = re.fullmatch(r"(\S+) \(([\d, ]*)\) (\w+)", line)
-        assert m, f"unparsable line in {name}: {line!r}"
-        shape = tuple(int(d) for d in m.group(2).replace(" ", "").split(",") if d)
-        rows.append((m.group(1), shape, m.group(3)))
-    return rows
-
-
-def layout(state_dict):
-    return [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in state_dict.items()]
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +19,24 @@ def swin_t():
 
 
 def test_plain_swin_unet_layout_equals_checkpoint(swin_t):
-    expected = parse_keys("swin-unet-plain-nc4.txt")
+    expected = read_key_list("swin-unet-plain-nc4.txt")
     assert len(expected) == 238
-    assert layout(swin_t.state_dict()) == expected
+    assert state_layout(swin_t.state_dict()) == expected
 
 
 def test_advmim_swin_unet_layout_equals_checkpoint():
-    expected = parse_keys("advmim-mim-swin-unet-nc4.txt")
-    assert layout(MiMSwinUNet(SwinUNetConfig(num_classes=4)).state_dict()) == expected
+    expected = read_key_list("advmim-mim-swin-unet-nc4.txt")
+    assert state_layout(MiMSwinUNet(SwinUNetConfig(num_classes=4)).state_dict()) == expected
 
 
 def test_advmim_unet_layout_equals_checkpoint():
-    expected = parse_keys("advmim-mim-unet-nc4.txt")
-    assert layout(MiMUNet(in_chns=1, num_classes=4).state_dict()) == expected
+    expected = read_key_list("advmim-mim-unet-nc4.txt")
+    assert state_layout(MiMUNet(in_chns=1, num_classes=4).state_dict()) == expected
 
 
 def test_advmim_state_dict_wraps_the_given_model(swin_t):
     sd = advmim_state_dict(swin_t)
-    assert layout(sd) == parse_keys("advmim-mim-swin-unet-nc4.txt")
+    assert state_layout(sd) == read_key_list("advmim-mim-swin-unet-nc4.txt")
     plain = plain_state_dict(sd)
     assert list(plain) == list(swin_t.state_dict())
     for k, v in swin_t.state_dict().items():

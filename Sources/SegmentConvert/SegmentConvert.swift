@@ -1,1 +1,0 @@
-// SegmentConvert: see Package.swift for this module's job.

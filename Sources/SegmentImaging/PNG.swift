@@ -1,0 +1,161 @@
+// PNG images through libpng's simplified API (png_image): errors come back as return values and a message,
+// never through setjmp/longjmp.
+//
+// How each file is read (the simplified API converts to the format asked for; these choices avoid every
+// conversion except bit-depth expansion):
+//   gray files -> gray, colour and palette files -> RGB; a file with alpha (or tRNS) is read with its alpha
+//   channel, which is then dropped (asking for a format without alpha would composite onto a background).
+//   8-bit and smaller: 8-bit output (1/2/4-bit gray and palette entries expanded to 0...255 by libpng).
+//   16-bit: 16-bit "linear" output, which for a file without a gAMA/sRGB chunk is the stored value. With alpha,
+//   libpng premultiplies that output by alpha; the colour is recovered by dividing by alpha (exact where opaque,
+//   within 0.5 / alpha of full scale elsewhere, 0 where fully transparent). libpng's 16-to-8-bit alternative
+//   (PNG_IMAGE_FLAG_16BIT_sRGB) scrambles interlaced images in libpng 1.6.39, so it is not used.
+// A gAMA or sRGB chunk makes libpng convert gamma (to sRGB for 8-bit output, to linear for 16-bit output).
+import CPNG
+import Foundation
+import SegmentCore
+
+/// A decoded PNG: gray or RGB floats in [0, 1].
+///
+/// Every colour type and bit depth is read (gray 1/2/4/8/16, gray+alpha, RGB, RGBA, palette, interlaced).
+/// Alpha (and tRNS transparency) is dropped: the colour stored under it is kept, never composited. Values are
+/// v / (2^depth - 1) of the decoded sample: 8-bit v / 255, 16-bit v / 65535 (the same full-range scaling);
+/// 1/2/4-bit gray and palette entries are decoded to 8 bits first. 16-bit images with alpha: exact where opaque,
+/// within 0.5 / alpha elsewhere, 0 where fully transparent (see above). A gray file gives one channel, a colour
+/// or palette file three.
+public struct PNGImage: Sendable {
+    public let width: Int
+    public let height: Int
+    /// 1 (gray) or 3 (RGB).
+    public let channels: Int
+    /// Stored bit depth per channel (8 for 1/2/4/8-bit and palette files, 16 for 16-bit files).
+    public let bitDepth: Int
+    /// (height, width, channels), row-major, values in [0, 1].
+    public let pixels: [Float]
+    /// The file it was read from ("" when made in memory).
+    public let path: String
+
+    public init(width: Int, height: Int, channels: Int, bitDepth: Int, pixels: [Float], path: String = "") {
+        precondition(pixels.count == width * height * channels, "pixels is not height x width x channels")
+        self.width = width; self.height = height; self.channels = channels; self.bitDepth = bitDepth
+        self.pixels = pixels; self.path = path
+    }
+
+    /// The integer samples of a gray image, for label masks (0/255 or 0, 1, 2, ...): pixel * (2^bitDepth - 1),
+    /// exact. Throws `notALabelImage` for a colour image.
+    public func labels() throws -> [UInt16] {
+        guard channels == 1 else {
+            throw ImagingError.notALabelImage(path: path, problem: "it is a colour image (\(channels) channels), not a gray mask")
+        }
+        let scale: Float = bitDepth == 16 ? 65535 : 255
+        return pixels.map { UInt16(($0 * scale).rounded()) }
+    }
+
+    /// Reads `path`. Throws `ImagingError.invalidPNG` / `.unreadable` (exit 3).
+    public static func read(_ path: String) throws -> PNGImage {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) }
+        catch {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ImagingError.unreadable(path: path, reason: exists ? "permission denied or I/O error" : "no such file")
+        }
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        guard begun != 0 else {
+            throw ImagingError.invalidPNG(path: path, problem: PNGImage.message(image))
+        }
+        let file = image.format
+        let color = file & (PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_COLORMAP) != 0
+        let alpha = file & PNG_FORMAT_FLAG_ALPHA != 0
+        let sixteen = file & PNG_FORMAT_FLAG_LINEAR != 0
+        image.format = (color ? PNG_FORMAT_FLAG_COLOR : 0) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0)
+            | (sixteen ? PNG_FORMAT_FLAG_LINEAR : 0)
+
+        let W = Int(image.width), H = Int(image.height)
+        let C = color ? 3 : 1                   // channels handed out
+        let stored = C + (alpha ? 1 : 0)        // channels decoded
+        let samples = W * H * stored
+        var pixels = [Float](repeating: 0, count: W * H * C)
+        // (H, W, stored) decoded samples -> (H, W, C) floats, alpha dropped.
+        func convert<T: BinaryInteger>(_ decoded: UnsafeBufferPointer<T>, _ scale: Float) {
+            for p in 0..<(W * H) {
+                for c in 0..<C { pixels[p * C + c] = Float(decoded[p * stored + c]) / scale }
+            }
+        }
+        // 16-bit with alpha: (H, W, stored) colour premultiplied by alpha -> (H, W, C) floats.
+        func unpremultiply(_ decoded: UnsafeBufferPointer<UInt16>) {
+            for p in 0..<(W * H) {
+                let a = Double(decoded[p * stored + C])
+                for c in 0..<C {
+                    let v = a > 0 ? min(65535, (Double(decoded[p * stored + c]) * 65535 / a).rounded()) : 0
+                    pixels[p * C + c] = Float(v) / 65535
+                }
+            }
+        }
+        let ok: Int32
+        if sixteen {
+            var buffer = [UInt16](repeating: 0, count: samples)
+            ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+            if ok != 0 { buffer.withUnsafeBufferPointer { alpha ? unpremultiply($0) : convert($0, 65535) } }
+        } else {
+            var buffer = [UInt8](repeating: 0, count: samples)
+            ok = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
+            if ok != 0 { buffer.withUnsafeBufferPointer { convert($0, 255) } }
+        }
+        guard ok != 0 else {
+            let problem = PNGImage.message(image)
+            png_image_free(&image)
+            throw ImagingError.invalidPNG(path: path, problem: problem)
+        }
+        return PNGImage(width: W, height: H, channels: C, bitDepth: sixteen ? 16 : 8, pixels: pixels, path: path)
+    }
+
+    /// libpng's message of a failed png_image call.
+    static func message(_ image: png_image) -> String {
+        let text = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        return text.isEmpty ? "libpng could not decode it" : text
+    }
+}
+
+/// How mask labels become PNG pixel values.
+public enum PNGValues: String, Sendable, CaseIterable {
+    /// 0 stays 0, every other label becomes 255 (ISIC's convention for binary masks).
+    case binary
+    /// The label itself (0, 1, 2, ...).
+    case label
+}
+
+/// PNG writers (8-bit, non-interlaced), atomic through SegmentCore.AtomicFile.
+public enum PNGWriter {
+    /// Writes a single-channel 8-bit mask of width x height labels (row-major).
+    public static func writeMask(_ labels: [UInt8], width: Int, height: Int, values: PNGValues = .binary,
+                                 to path: String) throws {
+        precondition(labels.count == width * height, "mask is not height x width")
+        let pixels = values == .binary ? labels.map { $0 == 0 ? UInt8(0) : 255 } : labels
+        try write(pixels, width: width, height: height, format: 0, to: path)
+    }
+
+    /// Writes an 8-bit RGB picture of width x height pixels, (height, width, 3) row-major.
+    public static func writeRGB(_ rgb: [UInt8], width: Int, height: Int, to path: String) throws {
+        precondition(rgb.count == width * height * 3, "picture is not height x width x 3")
+        try write(rgb, width: width, height: height, format: PNG_FORMAT_FLAG_COLOR, to: path)
+    }
+
+    static func write(_ samples: [UInt8], width: Int, height: Int, format: UInt32, to path: String) throws {
+        precondition(width > 0 && height > 0, "an image has at least one pixel")
+        try AtomicFile.write(to: path) { tmp in
+            var image = png_image()
+            image.version = UInt32(PNG_IMAGE_VERSION)
+            image.width = UInt32(width)
+            image.height = UInt32(height)
+            image.format = format
+            let ok = samples.withUnsafeBytes { png_image_write_to_file(&image, tmp, 0, $0.baseAddress, 0, nil) }
+            guard ok != 0 else {
+                let problem = PNGImage.message(image)
+                png_image_free(&image)
+                throw ImagingError.notWritable(path: path, reason: problem)
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// SegmentImaging: see Package.swift for this module's job.

@@ -1,0 +1,359 @@
+// Scoring files: matching predictions to references, reading label images (NIfTI, PNG), checking their grids,
+// and scoring the cases in parallel. `segment score` is a thin front end over `scoreBatch`.
+import Foundation
+import SegmentCore
+import SegmentImaging
+
+/// One case to score: a reference image and the prediction that should match it.
+public struct ScorePair: Equatable, Sendable {
+    public var name: String
+    public var predictionFile: String
+    public var referenceFile: String
+    public init(name: String, predictionFile: String, referenceFile: String) {
+        self.name = name; self.predictionFile = predictionFile; self.referenceFile = referenceFile
+    }
+}
+
+/// Problems with the inputs of a scoring run as a whole (not of one case).
+public enum ScoreInputError: SegmentError {
+    case notFound(path: String)
+    case unreadableFolder(path: String, reason: String)
+    case noImages(folder: String)
+    case mixedArguments(problem: String)
+    case duplicateCase(name: String, first: String, second: String)
+    case invalidPairs(path: String, problem: String)
+
+    public var exitCode: ExitStatus {
+        switch self {
+        case .mixedArguments: return .usage
+        default: return .invalidInput
+        }
+    }
+    public var description: String {
+        switch self {
+        case let .notFound(path):
+            return "\(path) does not exist. Give an existing image file or folder."
+        case let .unreadableFolder(path, reason):
+            return "cannot list the folder \(path): \(reason). Check its permissions."
+        case let .noImages(folder):
+            return "\(folder) holds no .nii, .nii.gz or .png file. Give the folder of the reference label images."
+        case let .mixedArguments(problem):
+            return problem
+        case let .duplicateCase(name, first, second):
+            return "\(first) and \(second) both give case name \(name). Keep one of them, or list the pairs with --pairs."
+        case let .invalidPairs(path, problem):
+            return "\(path): \(problem). A pairs file is CSV with a header naming the columns prediction and reference "
+                + "(and optionally case); relative paths are relative to the file's folder."
+        }
+    }
+}
+
+/// Case names and the pairing of prediction and reference files.
+public enum CaseMatching {
+    /// Image file extensions read, longest first.
+    static let extensions = [".nii.gz", ".nii", ".png"]
+
+    /// A file's case name: the file name without .nii.gz / .nii / .png, and without a trailing `_segmentation`
+    /// (ISIC's mask suffix), so CASE.nii.gz matches CASE.nii and ISIC_x.png matches ISIC_x_segmentation.png.
+    public static func caseName(of path: String) -> String {
+        var name = (path as NSString).lastPathComponent
+        if let ext = extensions.first(where: { name.lowercased().hasSuffix($0) }) { name.removeLast(ext.count) }
+        if name.hasSuffix("_segmentation") { name.removeLast("_segmentation".count) }
+        return name
+    }
+
+    static func isImage(_ name: String) -> Bool {
+        !name.hasPrefix(".") && extensions.contains { name.lowercased().hasSuffix($0) }
+    }
+
+    /// The images of a folder by case name (not recursive; hidden files skipped).
+    static func images(in folder: String) throws -> [String: String] {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder).filter(isImage).sorted() }
+        catch { throw ScoreInputError.unreadableFolder(path: folder, reason: error.localizedDescription) }
+        var byCase: [String: String] = [:]
+        for file in names {
+            let path = (folder as NSString).appendingPathComponent(file)
+            let name = caseName(of: file)
+            if let other = byCase[name] { throw ScoreInputError.duplicateCase(name: name, first: other, second: path) }
+            byCase[name] = path
+        }
+        return byCase
+    }
+
+    static func isDirectory(_ path: String) throws -> Bool {
+        var dir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &dir) else { throw ScoreInputError.notFound(path: path) }
+        return dir.boolValue
+    }
+
+    /// Pairs from a prediction and a reference that are both files or both folders. For folders every reference
+    /// is a case (its prediction may be missing: the file named there does not exist); predictions matching no
+    /// reference are returned apart.
+    public static func pairs(prediction: String, reference: String) throws -> (pairs: [ScorePair], unmatched: [String]) {
+        let refIsDir = try isDirectory(reference)
+        if !refIsDir {
+            guard (try? isDirectory(prediction)) != true else {
+                throw ScoreInputError.mixedArguments(problem: "--pred \(prediction) is a folder but --ref \(reference) is a file. Give two files or two folders.")
+            }
+            return ([ScorePair(name: caseName(of: reference), predictionFile: prediction, referenceFile: reference)], [])
+        }
+        guard try isDirectory(prediction) else {
+            throw ScoreInputError.mixedArguments(problem: "--ref \(reference) is a folder but --pred \(prediction) is a file. Give two files or two folders.")
+        }
+        let refs = try images(in: reference)
+        guard !refs.isEmpty else { throw ScoreInputError.noImages(folder: reference) }
+        let preds = try images(in: prediction)
+        let pairs = refs.keys.sorted().map { name in
+            // a missing prediction keeps the name it would have had, for the report
+            ScorePair(name: name, predictionFile: preds[name] ?? (prediction as NSString).appendingPathComponent(
+                (refs[name]! as NSString).lastPathComponent), referenceFile: refs[name]!)
+        }
+        return (pairs, preds.filter { refs[$0.key] == nil }.values.sorted())
+    }
+
+    /// Pairs listed in a CSV file with a header naming the columns `prediction` and `reference` (any order; an
+    /// optional `case` column names the case, else the reference's case name). Relative paths are relative to the
+    /// CSV file's folder.
+    public static func pairs(csvFile path: String) throws -> [ScorePair] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw FileManager.default.fileExists(atPath: path) ? ScoreInputError.invalidPairs(path: path, problem: "not readable UTF-8 text")
+                                                               : ScoreInputError.notFound(path: path)
+        }
+        let rows = text.split(whereSeparator: \.isNewline).map { parseCSVLine(String($0)) }
+            .filter { !($0.count == 1 && $0[0].trimmingCharacters(in: .whitespaces).isEmpty) }
+        guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }),
+              let p = header.firstIndex(of: "prediction"), let r = header.firstIndex(of: "reference") else {
+            throw ScoreInputError.invalidPairs(path: path, problem: "the first line must name the columns prediction and reference")
+        }
+        let c = header.firstIndex(of: "case")
+        let folder = (path as NSString).deletingLastPathComponent
+        func resolve(_ s: String) -> String {
+            let t = s.trimmingCharacters(in: .whitespaces)
+            return t.hasPrefix("/") ? t : (folder as NSString).appendingPathComponent(t)
+        }
+        var seen: [String: String] = [:]
+        var pairs: [ScorePair] = []
+        for (i, row) in rows.dropFirst().enumerated() {
+            guard row.count > max(p, r, c ?? 0), !row[p].isEmpty, !row[r].isEmpty else {
+                throw ScoreInputError.invalidPairs(path: path, problem: "line \(i + 2) does not have a prediction and a reference")
+            }
+            let pair = ScorePair(name: c.map { row[$0].trimmingCharacters(in: .whitespaces) } ?? caseName(of: row[r]),
+                                 predictionFile: resolve(row[p]), referenceFile: resolve(row[r]))
+            if let other = seen[pair.name] { throw ScoreInputError.duplicateCase(name: pair.name, first: other, second: pair.referenceFile) }
+            seen[pair.name] = pair.referenceFile
+            pairs.append(pair)
+        }
+        guard !pairs.isEmpty else { throw ScoreInputError.invalidPairs(path: path, problem: "it lists no pair") }
+        return pairs
+    }
+
+    /// Splits one CSV line (RFC 4180 quoting; no newlines inside fields).
+    static func parseCSVLine(_ line: String) -> [String] {
+        let chars = Array(line)
+        var fields: [String] = [], field = "", quoted = false, i = 0
+        while i < chars.count {
+            let ch = chars[i]
+            if quoted && ch == "\"" {
+                if i + 1 < chars.count && chars[i + 1] == "\"" { field.append("\""); i += 1 }   // "" inside quotes
+                else { quoted = false }
+            } else if quoted { field.append(ch) }
+            else if ch == "\"" { quoted = true }
+            else if ch == "," { fields.append(field); field = "" }
+            else if ch != "\r" { field.append(ch) }
+            i += 1
+        }
+        fields.append(field)
+        return fields
+    }
+}
+
+/// A label image read from a file, with its grid.
+public struct LabelImage: Sendable {
+    public var labels: LabelMap
+    /// Voxel spacing per axis of `labels.shape` and its unit (mm from a NIfTI header, pixel for PNG).
+    public var spacing: [Double]
+    public var unit: DistanceUnit
+    /// nibabel's affine of a NIfTI file (nil for PNG).
+    public var affine: Affine?
+
+    /// Labels on a NIfTI header's grid: `labels` in array order (X fastest), `header.voxelCount` of them.
+    /// A volume with one slice (Z = 1) is a 2D image; the spacing is pixdim, taken as mm.
+    public init(labels: [UInt16], header: NIfTIHeader) {
+        let rank = header.shape[2] == 1 ? 2 : 3
+        self.init(labels: LabelMap(shape: Array(header.shape.prefix(rank)), labels: labels),
+                  spacing: Array(header.spacing.prefix(rank)), unit: .mm, affine: header.affine)
+    }
+
+    /// Labels of a PNG-sized image: width x height, row-major (x fastest); spacing 1 pixel.
+    public init(labels: [UInt16], width: Int, height: Int) {
+        self.init(labels: LabelMap(shape: [width, height], labels: labels), spacing: [1, 1], unit: .pixel, affine: nil)
+    }
+
+    init(labels: LabelMap, spacing: [Double], unit: DistanceUnit, affine: Affine?) {
+        self.labels = labels; self.spacing = spacing; self.unit = unit; self.affine = affine
+    }
+
+    /// Reads a NIfTI (.nii, .nii.gz) or PNG label image.
+    ///
+    /// NIfTI: labels must be non-negative integers (after scl_slope/scl_inter); a volume with one slice
+    /// (Z = 1) is a 2D image. Spacing: pixdim, taken as mm. PNG: one gray channel; `.binary` reads 0 as background
+    /// and the largest value (255, or 65535 for 16-bit) as label 1 and refuses any other value, `.label` reads raw
+    /// values as labels. Spacing 1 pixel.
+    public static func read(_ path: String, pngValues: PNGValues) throws -> LabelImage {
+        guard path.lowercased().hasSuffix(".png") else {
+            let volume = try NIfTIVolume.read(path)
+            return LabelImage(labels: try volume.labels(as: UInt16.self), header: volume.header)
+        }
+        let image = try PNGImage.read(path)
+        var labels = try image.labels()                // (height, width): x fastest
+        if pngValues == .binary {
+            let top: UInt16 = image.bitDepth == 16 ? 65535 : 255
+            for (i, v) in labels.enumerated() where v != 0 {
+                guard v == top else {
+                    throw ImagingError.notALabelImage(path: path, problem: "pixel (\(i % image.width), \(i / image.width)) is "
+                        + "\(v), not 0 or \(top) as a binary mask; use --png-values label for masks of raw labels")
+                }
+                labels[i] = 1
+            }
+        }
+        return LabelImage(labels: labels, width: image.width, height: image.height)
+    }
+}
+
+/// The options of a scoring run (`segment score` flags).
+public struct ScoreOptions: Sendable {
+    /// Labels to score; nil = every label present in any case.
+    public var labels: [Int]?
+    public var classNames: [Int: String]
+    public var policy: ScoringPolicy
+    /// Overrides the reference header's spacing (one value per image axis), in mm.
+    public var spacing: [Double]?
+    /// Score a missing prediction file as an all-background image instead of failing the case.
+    public var missingAsEmpty: Bool
+    public var pngValues: PNGValues
+    /// Skip the affine comparison (shapes must still match).
+    public var ignoreAffine: Bool
+    /// Cases scored concurrently.
+    public var threads: Int
+
+    public init(labels: [Int]? = nil, classNames: [Int: String] = [:], policy: ScoringPolicy = .init(),
+                spacing: [Double]? = nil, missingAsEmpty: Bool = false, pngValues: PNGValues = .binary,
+                ignoreAffine: Bool = false, threads: Int = 1) {
+        self.labels = labels; self.classNames = classNames; self.policy = policy; self.spacing = spacing
+        self.missingAsEmpty = missingAsEmpty; self.pngValues = pngValues; self.ignoreAffine = ignoreAffine
+        self.threads = threads
+    }
+}
+
+/// Largest difference of the prediction's and the reference's affine entries (mm) accepted as the same grid.
+public let affineTolerance = 1e-3
+
+/// A per-case problem that is not an image error.
+struct CaseError: SegmentError {
+    let message: String
+    var exitCode: ExitStatus { .invalidInput }
+    var description: String { message }
+}
+
+/// What became of one case of a batch.
+public enum CaseOutcome: Sendable {
+    case scored(CaseScore)
+    case failed(CaseFailure)
+}
+
+/// Scores the pairs, `options.threads` cases at a time. `progress` is called (serially, from worker threads) after
+/// each case with the number done, the case's score or failure, and its time in seconds.
+public func scoreBatch(_ pairs: [ScorePair], options: ScoreOptions,
+                       progress: (_ done: Int, _ outcome: CaseOutcome, _ seconds: Double) -> Void = { _, _, _ in })
+    -> (scores: [CaseScore], failures: [CaseFailure]) {
+    let workers = max(1, min(options.threads, pairs.count))
+    let lock = NSLock()
+    var next = 0, done = 0
+    var scores: [CaseScore] = [], failures: [CaseFailure] = []
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        while true {
+            lock.lock(); let k = next; next += 1; lock.unlock()
+            if k >= pairs.count { return }
+            let start = Date()
+            let outcome: CaseOutcome
+            do {
+                // a single case gets the spare threads for its labels
+                outcome = .scored(try scorePair(pairs[k], options: options, threads: pairs.count == 1 ? options.threads : 1))
+            } catch {
+                let e = error as? SegmentError
+                outcome = .failed(CaseFailure(name: pairs[k].name, referenceFile: pairs[k].referenceFile,
+                                               predictionFile: pairs[k].predictionFile, error: e?.description ?? "\(error)",
+                                               exitCode: (e?.exitCode ?? .internalError).rawValue))
+            }
+            lock.lock()
+            done += 1
+            switch outcome {
+            case .scored(let s): scores.append(s)
+            case .failed(let f): failures.append(f)
+            }
+            progress(done, outcome, Date().timeIntervalSince(start))
+            lock.unlock()
+        }
+    }
+    return (scores, failures)
+}
+
+/// Reads, checks and scores one pair.
+func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws -> CaseScore {
+    let ref = try LabelImage.read(pair.referenceFile, pngValues: options.pngValues)
+    if !FileManager.default.fileExists(atPath: pair.predictionFile) {
+        guard options.missingAsEmpty else {
+            throw CaseError(message: "the prediction \(pair.predictionFile) for reference \(pair.referenceFile) is missing. "
+                + "Produce it, or score it as an empty mask with --missing-as-empty.")
+        }
+        let empty = LabelImage(labels: .empty(shape: ref.labels.shape), spacing: ref.spacing, unit: ref.unit, affine: ref.affine)
+        return try scorePrediction(empty, against: ref, name: pair.name, predictionFile: pair.predictionFile,
+                                   referenceFile: pair.referenceFile, options: options, missing: true, threads: threads)
+    }
+    return try scorePrediction(try LabelImage.read(pair.predictionFile, pngValues: options.pngValues), against: ref,
+                               name: pair.name, predictionFile: pair.predictionFile, referenceFile: pair.referenceFile,
+                               options: options, threads: threads)
+}
+
+/// Throws `GridMismatchError` unless a prediction of `shape` (as `LabelImage` orders it: first axis fastest, a single
+/// slice dropped) and `affine` (nil for PNG) lies on the reference's grid: same shape, and affines whose entries
+/// differ by at most `affineTolerance` unless `ignoreAffine`. The run pipeline can call it before predicting.
+public func checkSameGrid(shape: [Int], affine: Affine?, reference ref: LabelImage, predictionFile: String,
+                          referenceFile: String, ignoreAffine: Bool = false) throws {
+    guard shape == ref.labels.shape else {
+        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
+                                problem: "shape \(shape) vs \(ref.labels.shape)")
+    }
+    if !ignoreAffine, let a = affine, let b = ref.affine, a.maxDifference(b) > affineTolerance {
+        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
+                                problem: "their affines differ by up to \(a.maxDifference(b)) (tolerance \(affineTolerance); "
+                                    + "prediction \(a.m.prefix(3)), reference \(b.m.prefix(3))); --ignore-affine compares the voxels anyway")
+    }
+}
+
+/// Scores a prediction against a reference image, both already read (`segment run --ref` holds its prediction in
+/// memory): the same grid checks (shape; affine within `affineTolerance` unless `options.ignoreAffine`), spacing
+/// (the reference's, or `options.spacing`), labels and policy as `segment score`. Throws `GridMismatchError` and
+/// other `SegmentError`s (exit 3) naming the files.
+public func scorePrediction(_ pred: LabelImage, against ref: LabelImage, name: String, predictionFile: String,
+                            referenceFile: String, options: ScoreOptions, missing: Bool = false,
+                            threads: Int = 1) throws -> CaseScore {
+    try checkSameGrid(shape: pred.labels.shape, affine: pred.affine, reference: ref, predictionFile: predictionFile,
+                      referenceFile: referenceFile, ignoreAffine: options.ignoreAffine)
+    var spacing = ref.spacing, unit = ref.unit
+    if let s = options.spacing {
+        guard s.count == ref.labels.rank else {
+            throw CaseError(message: "--spacing gives \(s.count) values but \(referenceFile) has \(ref.labels.rank) axes "
+                + "(shape \(ref.labels.shape)). Give one spacing per axis.")
+        }
+        spacing = s; unit = .mm
+    }
+    guard spacing.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+        throw CaseError(message: "\(referenceFile) has voxel spacing \(spacing), which is not positive. Fix its header's "
+            + "pixdim or give --spacing.")
+    }
+    return try scoreCase(name: name, prediction: pred.labels, reference: ref.labels, spacing: spacing, unit: unit,
+                         labels: options.labels, policy: options.policy, predictionFile: predictionFile,
+                         referenceFile: referenceFile, predictionMissing: missing, threads: threads)
+}

@@ -1,0 +1,235 @@
+// Scoring one case in memory: per foreground label, overlap counts, Dice and IoU, and the surface distances,
+// under the empty-mask policy of docs/SCORING.md. `segment score` and `segment run --ref` both call `scoreCase`.
+import Foundation
+import SegmentCore
+
+/// How empty masks, infinite distances and units are handled. Every report records it.
+public struct ScoringPolicy: Codable, Equatable, Sendable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        /// evaluation.md's default: both empty -> NaN (excluded, counted); one empty -> Dice 0, distances +inf.
+        case standard = "default"
+        /// HuCaoFighting/Swin-Unet `calculate_metric_percase`: HD95 in voxel units (no spacing); reference empty and
+        /// prediction not -> Dice 1, HD95 0; prediction empty -> Dice 0, HD95 0.
+        case swinUNet = "swin-unet"
+    }
+    public enum WorstDistance: String, Codable, Sendable, CaseIterable {
+        /// infinite distances stay +inf and are left out of the means (and counted)
+        case infinite
+        /// infinite distances are replaced by the image diagonal (sqrt(sum((n_a * spacing_a)^2)))
+        case diagonal
+    }
+    public var mode: Mode
+    public var worstDistance: WorstDistance
+
+    public init(mode: Mode = .standard, worstDistance: WorstDistance = .infinite) {
+        self.mode = mode
+        self.worstDistance = worstDistance
+    }
+
+    enum CodingKeys: String, CodingKey { case mode, worstDistance = "worst_distance" }
+}
+
+/// What the distances of a case are measured in.
+public enum DistanceUnit: String, Codable, Sendable {
+    case mm          // from the image header's voxel spacing (or --spacing)
+    case pixel       // PNG: no physical spacing
+    case voxel       // --compat swin-unet: spacing ignored, as the reference code does
+}
+
+/// The scores of one foreground label in one case. Keys follow nnU-Net's summary.json, extended.
+public struct ClassScore: Codable, Equatable, Sendable {
+    public var dice: Double
+    public var iou: Double
+    public var tp: Int, fp: Int, fn: Int, tn: Int
+    public var nPred: Int, nRef: Int
+    public var hd: Double
+    public var hd95: Double
+    public var assd: Double
+    public var emptyRef: Bool
+    public var emptyPred: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case dice = "Dice", iou = "IoU", tp = "TP", fp = "FP", fn = "FN", tn = "TN", nPred = "n_pred", nRef = "n_ref"
+        case hd = "HD", hd95 = "HD95", assd = "ASSD", emptyRef = "empty_ref", emptyPred = "empty_pred"
+    }
+
+    /// The label absent from both images: nothing to compare.
+    static func bothEmpty(voxelCount: Int, policy: ScoringPolicy) -> ClassScore {
+        let compat = policy.mode == .swinUNet
+        return ClassScore(dice: compat ? 0 : .nan, iou: .nan, tp: 0, fp: 0, fn: 0, tn: voxelCount, nPred: 0, nRef: 0,
+                          hd: .nan, hd95: compat ? 0 : .nan, assd: .nan, emptyRef: true, emptyPred: true)
+    }
+}
+
+/// The scores of one case: per foreground label (keyed by the label's decimal string, as nnU-Net does).
+public struct CaseScore: Codable, Equatable, Sendable {
+    public var name: String
+    public var referenceFile: String
+    public var predictionFile: String
+    /// The grid's extents (first axis fastest) and the spacing the distances used, in `unit`s.
+    public var shape: [Int]
+    public var spacing: [Double]
+    public var unit: DistanceUnit
+    /// True when the prediction was missing and scored as an empty image (`--missing-as-empty`).
+    public var predictionMissing: Bool
+    public var metrics: [String: ClassScore]
+
+    enum CodingKeys: String, CodingKey {
+        case name = "case", referenceFile = "reference_file", predictionFile = "prediction_file", shape, spacing
+        case unit = "units", predictionMissing = "prediction_missing", metrics
+    }
+
+    /// Adds both-empty scores for the labels of `labels` this case does not have (when the label set grew after
+    /// the case was scored, e.g. labels found in other cases or shards).
+    mutating func complete(labels: [Int], policy: ScoringPolicy) {
+        for label in labels where metrics[String(label)] == nil {
+            metrics[String(label)] = .bothEmpty(voxelCount: shape.reduce(1, *), policy: policy)
+        }
+    }
+}
+
+/// Per-label overlap counts and the bounding box of (prediction == label) or (reference == label),
+/// gathered in one pass over the images.
+struct LabelCensus {
+    var nPred: [Int], nRef: [Int], tp: [Int]
+    /// inclusive bounds per label: lo[label * 3 + axis], hi[label * 3 + axis]
+    var lo: [Int], hi: [Int]
+
+    init(prediction: LabelMap, reference: LabelMap) {
+        let grid = Grid3(shape: reference.shape)
+        let L = max(prediction.maxLabel, reference.maxLabel) + 1
+        var nPred = [Int](repeating: 0, count: L), nRef = nPred, tp = nPred
+        var lo = [Int](repeating: Int.max, count: 3 * L), hi = [Int](repeating: -1, count: 3 * L)
+        prediction.labels.withUnsafeBufferPointer { p in
+            reference.labels.withUnsafeBufferPointer { r in
+                func extend(_ label: Int, _ i0: Int, _ i1: Int, _ i2: Int) {
+                    let b = label * 3
+                    if i0 < lo[b] { lo[b] = i0 }; if i0 > hi[b] { hi[b] = i0 }
+                    if i1 < lo[b + 1] { lo[b + 1] = i1 }; if i1 > hi[b + 1] { hi[b + 1] = i1 }
+                    if i2 < lo[b + 2] { lo[b + 2] = i2 }; if i2 > hi[b + 2] { hi[b + 2] = i2 }
+                }
+                var i = 0
+                for i2 in 0..<grid.n2 {
+                    for i1 in 0..<grid.n1 {
+                        for i0 in 0..<grid.n0 {
+                            let a = Int(p[i]), b = Int(r[i])
+                            i += 1
+                            if a | b == 0 { continue }
+                            if a != 0 { nPred[a] += 1; extend(a, i0, i1, i2) }
+                            if b != 0 { nRef[b] += 1; if b != a { extend(b, i0, i1, i2) } }
+                            if a == b { tp[a] += 1 }
+                        }
+                    }
+                }
+            }
+        }
+        self.nPred = nPred; self.nRef = nRef; self.tp = tp; self.lo = lo; self.hi = hi
+    }
+
+    /// Labels > 0 present in the prediction or the reference.
+    var presentLabels: [Int] { (1..<nPred.count).filter { nPred[$0] > 0 || nRef[$0] > 0 } }
+}
+
+/// The prediction and reference grids differ: the images cannot be compared voxel by voxel.
+public struct GridMismatchError: SegmentError {
+    public let predictionFile: String
+    public let referenceFile: String
+    public let problem: String
+    public var exitCode: ExitStatus { .invalidInput }
+    public var description: String {
+        "prediction \(predictionFile) and reference \(referenceFile) are not on the same grid: \(problem). "
+            + "Write the prediction on the reference's grid (same shape and header), or check the pair is right."
+    }
+}
+
+/// Scores one case in memory: for each label of `labels` (or, when nil, every label > 0 present in either image),
+/// overlap counts, Dice, IoU, and HD / HD95 / ASSD from an exact EDT.
+///
+/// - prediction, reference: label images of the same shape (else `GridMismatchError`).
+/// - spacing: one value per axis of the shape, in `unit`s (ignored and reported as voxels in swin-unet mode).
+/// - threads: classes scored concurrently (1 = on the calling thread).
+public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, spacing: [Double], unit: DistanceUnit,
+                      labels: [Int]? = nil, policy: ScoringPolicy = .init(),
+                      predictionFile: String = "", referenceFile: String = "", predictionMissing: Bool = false,
+                      threads: Int = 1) throws -> CaseScore {
+    guard prediction.shape == reference.shape else {
+        throw GridMismatchError(predictionFile: predictionFile.isEmpty ? "(prediction)" : predictionFile,
+                                referenceFile: referenceFile.isEmpty ? "(reference)" : referenceFile,
+                                problem: "shape \(prediction.shape) vs \(reference.shape)")
+    }
+    precondition(spacing.count == reference.rank && spacing.allSatisfy { $0 > 0 && $0.isFinite },
+                 "spacing \(spacing) does not fit shape \(reference.shape)")
+    let compat = policy.mode == .swinUNet
+    let usedSpacing = compat ? [Double](repeating: 1, count: reference.rank) : spacing
+    let usedUnit: DistanceUnit = compat ? .voxel : unit
+    let grid = Grid3(shape: reference.shape)
+    let census = LabelCensus(prediction: prediction, reference: reference)
+    let chosen = labels ?? census.presentLabels
+    let diagonal = zip(reference.shape, usedSpacing).map { Double($0) * $1 * Double($0) * $1 }.reduce(0, +).squareRoot()
+
+    var results = [ClassScore?](repeating: nil, count: chosen.count)
+    let lock = NSLock()
+    DispatchQueue.concurrentPerform(iterations: max(1, min(threads, chosen.count))) { worker in
+        for k in stride(from: worker, to: chosen.count, by: max(1, min(threads, chosen.count))) {
+            let score = scoreLabel(chosen[k], prediction: prediction, reference: reference, grid: grid,
+                                   census: census, spacing: usedSpacing, diagonal: diagonal, policy: policy)
+            lock.lock(); results[k] = score; lock.unlock()
+        }
+    }
+    var metrics: [String: ClassScore] = [:]
+    for (label, score) in zip(chosen, results) { metrics[String(label)] = score! }
+    return CaseScore(name: name, referenceFile: referenceFile, predictionFile: predictionFile, shape: reference.shape,
+                     spacing: usedSpacing, unit: usedUnit, predictionMissing: predictionMissing, metrics: metrics)
+}
+
+/// One label of one case, following the policy's empty-mask rules.
+private func scoreLabel(_ label: Int, prediction: LabelMap, reference: LabelMap, grid: Grid3, census: LabelCensus,
+                        spacing: [Double], diagonal: Double, policy: ScoringPolicy) -> ClassScore {
+    let inCensus = label > 0 && label < census.nPred.count
+    let nPred = inCensus ? census.nPred[label] : 0, nRef = inCensus ? census.nRef[label] : 0
+    let tp = inCensus ? census.tp[label] : 0
+    if nPred == 0 && nRef == 0 { return .bothEmpty(voxelCount: grid.count, policy: policy) }
+    let fp = nPred - tp, fn = nRef - tp
+    var score = ClassScore(dice: 2 * Double(tp) / Double(nPred + nRef), iou: Double(tp) / Double(tp + fp + fn),
+                           tp: tp, fp: fp, fn: fn, tn: grid.count - tp - fp - fn, nPred: nPred, nRef: nRef,
+                           hd: .infinity, hd95: .infinity, assd: .infinity, emptyRef: nRef == 0, emptyPred: nPred == 0)
+    if nPred > 0 && nRef > 0 {
+        let d = DistanceSummary(pooled: labelSurfaceDistances(label, prediction: prediction, reference: reference,
+                                                              grid: grid, census: census, spacing: spacing))
+        score.hd = d.hd; score.hd95 = d.hd95; score.assd = d.assd
+    } else if policy.worstDistance == .diagonal {
+        score.hd = diagonal; score.hd95 = diagonal; score.assd = diagonal
+    }
+    if policy.mode == .swinUNet {
+        if nPred == 0 { score.dice = 0; score.hd95 = 0 }
+        else if nRef == 0 { score.dice = 1; score.hd95 = 0 }
+    }
+    return score
+}
+
+/// The pooled surface distances of (prediction == label) and (reference == label), computed on the bounding box
+/// of both masks: every surface voxel and every nearest partner lies inside it, and voxels outside it are
+/// background for both masks, so the erosion and the EDT restricted to it are exact (no margin needed).
+private func labelSurfaceDistances(_ label: Int, prediction: LabelMap, reference: LabelMap, grid: Grid3,
+                                   census: LabelCensus, spacing: [Double]) -> [Double] {
+    let lo = (0..<3).map { census.lo[label * 3 + $0] }, hi = (0..<3).map { census.hi[label * 3 + $0] }
+    let box = Grid3(hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1)
+    var a = [UInt8](repeating: 0, count: box.count), b = a          // (box.n0, box.n1, box.n2)
+    let value = UInt16(label)
+    prediction.labels.withUnsafeBufferPointer { p in
+        reference.labels.withUnsafeBufferPointer { r in
+            var j = 0
+            for i2 in lo[2]...hi[2] {
+                for i1 in lo[1]...hi[1] {
+                    let row = lo[0] + grid.n0 * (i1 + grid.n1 * i2)
+                    for i0 in 0..<box.n0 {
+                        a[j] = p[row + i0] == value ? 1 : 0
+                        b[j] = r[row + i0] == value ? 1 : 0
+                        j += 1
+                    }
+                }
+            }
+        }
+    }
+    return pooledSurfaceDistances(a: a, b: b, grid: box, rank: reference.rank, spacing: spacing3(spacing))
+}

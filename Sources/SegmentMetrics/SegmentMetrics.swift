@@ -1,1 +1,0 @@
-// SegmentMetrics: see Package.swift for this module's job.

@@ -1,0 +1,141 @@
+// Progress on stderr. A terminal gets a bar (cases done, slices/s, ETA); anything else (a log, a PACS script) gets
+// one parseable status line per case:
+//   segment: case=NAME status=ok time=1.23s slices=64 out=PATH
+//   segment: case=NAME status=skipped time=0.00s out=PATH reason=exists
+//   segment: case=NAME status=failed time=0.01s exit=3 error="..."
+// Values holding a space, a quote, '=' or a control character are written as JSON strings. --quiet keeps only the
+// lines of failed cases. Nothing here goes to stdout (stdout is for --json).
+import Foundation
+
+public final class Progress {
+    public enum Mode: Equatable, Sendable { case bar, lines, quiet }
+
+    /// The mode for these options: a bar only when stderr is a terminal.
+    public static func mode(quiet: Bool, isTerminal: Bool = isatty(2) == 1) -> Mode {
+        quiet ? .quiet : (isTerminal ? .bar : .lines)
+    }
+
+    private let mode: Mode
+    private let totalCases: Int
+    private let write: (String) -> Void
+    private let clock: () -> Double
+    private let started: Double
+    private var casesDone = 0
+    private var processedCaseSeconds = 0.0
+    private var processedCases = 0
+    private var slicesDone = 0
+    private var sliceSeconds = 0.0
+    private var current: (name: String, slices: Int, done: Int, started: Double)?
+    private var lastDraw = -1.0
+
+    public init(mode: Mode, totalCases: Int, write: @escaping (String) -> Void = { fputs($0, stderr); fflush(stderr) },
+                clock: @escaping () -> Double = { Date().timeIntervalSince1970 }) {
+        self.mode = mode; self.totalCases = totalCases; self.write = write; self.clock = clock
+        started = clock()
+    }
+
+    /// A case starts; `slices` is its number of engine slices (1 for a 2D image).
+    public func caseStarted(_ name: String, slices: Int) {
+        current = (name, slices, 0, clock())
+        draw(force: true)
+    }
+
+    /// `n` more slices of the current case went through the engine.
+    public func slicesFinished(_ n: Int) {
+        guard var c = current else { return }
+        c.done += n
+        current = c
+        draw(force: false)
+    }
+
+    /// A case ended (ok, skipped or failed).
+    public func caseFinished(_ record: CaseRecord) {
+        casesDone += 1
+        if let c = current, c.name == record.name, record.status == .ok {
+            processedCases += 1
+            processedCaseSeconds += record.timeSeconds
+            slicesDone += c.done
+            sliceSeconds += clock() - c.started
+        }
+        current = nil
+        switch mode {
+        case .lines: write(Self.statusLine(record) + "\n")
+        case .quiet: if record.status == .failed { write(Self.statusLine(record) + "\n") }
+        case .bar:
+            if record.status == .failed { write("\r\u{1B}[2K" + Self.statusLine(record) + "\n") }
+            draw(force: true)
+        }
+    }
+
+    /// The run ended: clears the bar and prints the summary line (not with --quiet).
+    public func finish(_ summary: RunSummary, seconds: Double) {
+        if mode == .bar { write("\r\u{1B}[2K") }
+        guard mode != .quiet else { return }
+        write("segment: done cases=\(summary.cases) ok=\(summary.ok) skipped=\(summary.skipped) failed=\(summary.failed) "
+              + "time=\(String(format: "%.2f", seconds))s\n")
+    }
+
+    /// The status line of a case (without the newline).
+    public static func statusLine(_ r: CaseRecord) -> String {
+        var fields = [("case", r.name), ("status", r.status.rawValue), ("time", String(format: "%.2fs", r.timeSeconds))]
+        if let s = r.slices, r.status == .ok { fields.append(("slices", String(s))) }
+        if let code = r.exitCode, r.status == .failed { fields.append(("exit", String(code))) }
+        if r.status != .failed { fields.append(("out", r.output)) }
+        if r.status == .skipped { fields.append(("reason", "exists")) }
+        if let e = r.error { fields.append(("error", e)) }
+        return "segment: " + fields.map { "\($0.0)=\(quoted($0.1))" }.joined(separator: " ")
+    }
+
+    /// A value as is, or as a JSON string when it holds a space, a quote, '=' or a control character.
+    static func quoted(_ v: String) -> String {
+        let plain = !v.isEmpty && v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7f }
+        if plain { return v }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let data = try! encoder.encode([v])
+        let s = String(decoding: data, as: UTF8.self)
+        return String(s.dropFirst().dropLast())    // ["..."] -> "..."
+    }
+
+    private func draw(force: Bool) {
+        guard mode == .bar else { return }
+        let now = clock()
+        if !force && now - lastDraw < 0.1 { return }
+        lastDraw = now
+        let width = 24
+        var fraction = Double(casesDone)
+        if let c = current, c.slices > 0 { fraction += Double(c.done) / Double(c.slices) }
+        fraction /= Double(max(totalCases, 1))
+        let filled = min(width, Int(fraction * Double(width)))
+        var line = "\r\u{1B}[2Ksegment [" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            + "] \(casesDone)/\(totalCases) cases"
+        let (slices, seconds) = (slicesDone + (current?.done ?? 0), sliceSeconds + (current.map { now - $0.started } ?? 0))
+        if slices > 0 && seconds > 0 { line += String(format: " | %.1f slices/s", Double(slices) / seconds) }
+        if let eta = eta(now: now) { line += " | ETA " + Self.clockTime(eta) }
+        if let c = current { line += " | " + c.name }
+        write(line)
+    }
+
+    /// Seconds left: the current case's remaining slices at the run's slice rate, plus the cases not started at the
+    /// mean time of the cases processed so far. Nil until there is something to measure.
+    private func eta(now: Double) -> Double? {
+        let slices = slicesDone + (current?.done ?? 0)
+        let seconds = sliceSeconds + (current.map { now - $0.started } ?? 0)
+        var left = 0.0
+        if let c = current {
+            guard slices > 0 else { return nil }
+            left += Double(c.slices - c.done) * seconds / Double(slices)
+        }
+        let notStarted = totalCases - casesDone - (current == nil ? 0 : 1)
+        if notStarted > 0 {
+            guard processedCases > 0 else { return nil }
+            left += Double(notStarted) * processedCaseSeconds / Double(processedCases)
+        }
+        return left
+    }
+
+    static func clockTime(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}

@@ -1,0 +1,85 @@
+// Everything a run is told, as the command line gives it (RunCommand maps flags onto this; tests build it directly).
+import Foundation
+import SegmentImaging
+
+/// Which slices of a volume get an overlay picture.
+public enum OverlaySlices: Equatable, Sendable, CustomStringConvertible {
+    /// The slice with the most foreground (the middle slice when the mask is empty).
+    case auto
+    case all
+    /// These slice indices, along the input array axis the model slices (0-based).
+    case list([Int])
+
+    /// Parses "auto", "all" or "12,40,41".
+    public init(parsing text: String) throws {
+        switch text {
+        case "auto": self = .auto
+        case "all": self = .all
+        default:
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+                throw RunError.usage("--overlay-slices \(text) is not auto, all, or a list of slice indices like 10,20,30.")
+            }
+            self = .list(parts.map { $0! })
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .all: return "all"
+        case .list(let l): return l.map(String.init).joined(separator: ",")
+        }
+    }
+}
+
+public struct RunOptions: Sendable {
+    public var input: String
+    public var output: String
+    public var model: String?
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var batch: Int = 4
+    public var probabilities: String?
+    public var overlay: String?
+    public var overlaySlices: OverlaySlices = .auto
+    public var report: String?
+    public var continueRun = false
+    public var overwrite = false
+    public var shard: Shard?
+    public var quiet = false
+    public var json = false
+    public var volume: Int?
+    /// PNG mask values; nil: binary (0/255) for a two-class model, the labels otherwise.
+    public var pngValues: PNGValues?
+    public var isicNames = false
+    public var reference: String?
+    /// For the report.
+    public var toolVersion = ""
+    public var commandLine: [String] = []
+
+    public init(input: String, output: String) { self.input = input; self.output = output }
+
+    /// Checks what can be checked before touching any file.
+    public func validate() throws {
+        if continueRun && overwrite {
+            throw RunError.usage("--continue and --overwrite contradict each other: --continue skips existing outputs, --overwrite replaces them.")
+        }
+        if threads < 1 { throw RunError.usage("--threads \(threads) must be at least 1.") }
+        if batch < 1 { throw RunError.usage("--batch \(batch) must be at least 1.") }
+        if let v = volume, v < 0 { throw RunError.usage("--volume \(v) must be 0 or more (volumes are numbered from 0).") }
+    }
+
+    var planRequest: PlanRequest {
+        var r = PlanRequest(input: input, output: output)
+        r.probabilities = probabilities; r.overlayFolder = overlay; r.reference = reference; r.report = report
+        r.model = model; r.isicNames = isicNames; r.shard = shard
+        return r
+    }
+
+    var record: OptionsRecord {
+        OptionsRecord(threads: threads, batch: batch, probabilities: probabilities, overlay: overlay,
+                      overlaySlices: overlay == nil ? nil : overlaySlices.description, continueRun: continueRun,
+                      overwrite: overwrite, shard: shard?.description, volume: volume, pngValues: pngValues?.rawValue,
+                      isicNames: isicNames, reference: reference)
+    }
+}

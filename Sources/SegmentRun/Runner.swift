@@ -1,0 +1,131 @@
+// A whole run: plan the cases, load the model, segment each case (a failing case does not stop the others), write
+// the report, and end with the documented exit code:
+//   0  every case ok, or skipped by --continue because its mask exists
+//   2  usage: contradictory options, an output equal to an input, an empty shard
+//   3  the input is missing / not an image / a folder without images; for one file, the image cannot be read
+//   4  the model cannot be found or is invalid
+//   5  an output cannot be written (for one file; or an existing output without --continue/--overwrite)
+//   6  a folder run where some cases failed (the report and the status lines name them); when every case of a
+//      folder failed with the same code, that code instead
+import Foundation
+import SegmentCore
+import SegmentEngine
+import SegmentFormat
+import SegmentImaging
+import SegmentMetrics
+
+/// How a run ended when it did not fully succeed (thrown after the report is written).
+public struct RunFailure: SegmentError {
+    public let exitCode: ExitStatus
+    public let failed: [CaseRecord]
+    public let total: Int
+    public var description: String {
+        let names = failed.prefix(5).map(\.name).joined(separator: ", ") + (failed.count > 5 ? ", ..." : "")
+        return "\(failed.count) of \(total) cases failed (\(names)); the status lines above and the report say why."
+    }
+}
+
+public enum Runner {
+    /// Runs `o`. Throws a SegmentError on failure (for a single case, that case's own error). `guardExecutable`
+    /// is this program, started as the cleanup guard (nil: no guard, for in-process callers).
+    public static func run(_ o: RunOptions, guardExecutable: String?) throws {
+        let started = Date()
+        try o.validate()
+        let plan = try CasePlanner.plan(o.planRequest)
+        let modelPath = try ModelLocator.resolve(explicit: o.model)
+        let model = try ModelFile.open(modelPath)
+        if o.pngValues == .binary && model.metadata.config.numClasses > 2 && plan.cases.contains(where: { $0.kind == .png }) {
+            throw RunError.usage("--png-values binary writes 0/255 masks for a two-class model, but \(modelPath) has "
+                                 + "\(model.metadata.config.numClasses) classes. Use --png-values label.")
+        }
+        for p in [model.metadata.preprocessing.imageOrder, model.metadata.preprocessing.labelOrder] where !Zoom.supportedOrders.contains(p) {
+            throw RunError.unsupportedModel(path: modelPath, reason: "it resamples with spline order \(p); this tool does orders 0, 1 and 3")
+        }
+
+        for folder in plan.outputFolders {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            catch { throw RunError.cannotCreateFolder(folder, reason: error.localizedDescription) }
+        }
+        let cleanup = try guardExecutable.map { try CleanupGuard(folders: plan.outputFolders, executable: $0) }
+        defer { cleanup?.finish() }
+
+        let engine = try SwinUNetEngine(config: model.metadata.config, threads: o.threads, maxBatch: o.batch,
+                                        source: model.path, weights: { try model.floats($0) })
+        let progress = Progress(mode: Progress.mode(quiet: o.quiet), totalCases: plan.cases.count)
+        let segmenter = Segmenter(model: model, engine: engine, options: o, progress: progress)
+
+        var records: [CaseRecord] = []
+        var errors: [SegmentError] = []
+        var scores: [CaseScore] = []
+        for c in plan.cases {
+            let t0 = Date()
+            var record = CaseRecord(name: c.name, input: c.input, output: c.output, status: .ok)
+            if case .found(let ref) = c.reference { record.reference = ref }
+            do {
+                if FileManager.default.fileExists(atPath: c.output) && !o.overwrite {
+                    guard o.continueRun else { throw RunError.outputExists(c.output) }
+                    record.status = .skipped
+                } else {
+                    if case .missing(let folder) = c.reference { throw RunError.referenceMissing(caseName: c.name, folder: folder) }
+                    if let s = try segmenter.segment(c, into: &record) { scores.append(s) }
+                }
+            } catch {
+                let e = error as? SegmentError ?? InternalError(error: error)
+                record.status = .failed
+                record.error = e.description
+                record.exitCode = Int(e.exitCode.rawValue)
+                errors.append(e)
+            }
+            record.timeSeconds = Date().timeIntervalSince(t0)
+            progress.caseFinished(record)
+            records.append(record)
+        }
+
+        let failed = records.filter { $0.status == .failed }
+        let exit: ExitStatus
+        if failed.isEmpty {
+            exit = .success
+        } else if !plan.isFolder || (failed.count == records.count && Set(errors.map(\.exitCode)).count == 1) {
+            exit = errors[0].exitCode
+        } else {
+            exit = .partialFailure
+        }
+
+        let summary = RunSummary(discovered: plan.discovered, records: records, shard: o.shard)
+        let seconds = Date().timeIntervalSince(started)
+        var report = RunReport(tool: "segment", toolVersion: o.toolVersion, commandLine: o.commandLine,
+                               workingDirectory: FileManager.default.currentDirectoryPath,
+                               started: ISO8601DateFormatter().string(from: started), wallTimeSeconds: seconds,
+                               exitCode: Int(exit.rawValue), model: ModelRecord(model), options: o.record,
+                               summary: summary, cases: records)
+        if o.reference != nil {
+            let names = model.metadata.classNames
+            report.scores = ScoreReport(cases: scores, labels: Array(1..<names.count),
+                                        classNames: Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.offset, $0.element) }),
+                                        policy: ScoringPolicy(), tool: "segment \(o.toolVersion)")
+        }
+        progress.finish(summary, seconds: seconds)
+        if let path = o.report { try AtomicFile.write(try report.json(), to: path) }
+        if o.json { FileHandle.standardOutput.write(try report.json()) }
+
+        guard exit != .success else { return }
+        if !plan.isFolder { throw errors[0] }
+        throw RunFailure(exitCode: exit, failed: failed, total: records.count)
+    }
+
+    /// An unexpected error (a bug): exit 1.
+    struct InternalError: SegmentError {
+        let error: Error
+        var exitCode: ExitStatus { .internalError }
+        var description: String { "internal error: \(error). Please report it with the command line." }
+    }
+}
+
+extension ModelRecord {
+    init(_ m: ModelFile) {
+        let md = m.metadata
+        self.init(path: m.path, checksum: m.checksum, fileSize: m.fileSize, config: ConfigRecord(md.config),
+                  preprocessing: PreprocessingRecord(md.preprocessing), classNames: md.classNames,
+                  sourceSHA256: md.sourceSHA256, converterVersion: md.converterVersion, provenance: md.provenance)
+    }
+}

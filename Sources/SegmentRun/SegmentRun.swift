@@ -1,1 +1,0 @@
-// SegmentRun: see Package.swift for this module's job.

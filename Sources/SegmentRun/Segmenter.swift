@@ -1,0 +1,294 @@
+// One case, end to end: read the image, map it to the model's convention (slice axis, in-plane orientation), apply
+// the intensity transform, resample each slice to the model grid, run the network in batches of slices, resample the
+// label map back (order 0) and put it on the input's grid, then write the outputs (probabilities and overlays first,
+// the mask last: an existing mask means its case finished).
+//
+// Volumes are streamed: slices are read from the stored voxels one batch at a time; the only whole-volume buffers are
+// the input as stored and the uint8 mask (plus the float probabilities when asked for).
+import Foundation
+import SegmentCore
+import SegmentEngine
+import SegmentFormat
+import SegmentImaging
+import SegmentMetrics
+
+final class Segmenter {
+    let model: ModelFile
+    let engine: SwinUNetEngine
+    let options: RunOptions
+    let progress: Progress
+
+    private let pre: Preprocessing
+    private let S: Int            // model grid side (img_size)
+    private let nc: Int           // classes
+    private let batch: Int        // slices per engine call
+    // Engine buffers, reused by every call:
+    private var input: [Float]          // (batch, channels <= 3, S, S)
+    private var labels: [UInt8]         // (batch, S, S)
+    private var probabilities: [Float]  // (batch, nc, S, S); empty without --probabilities
+
+    init(model: ModelFile, engine: SwinUNetEngine, options: RunOptions, progress: Progress) {
+        self.model = model; self.engine = engine; self.options = options; self.progress = progress
+        pre = model.metadata.preprocessing
+        S = model.metadata.config.imgSize
+        nc = model.metadata.config.numClasses
+        batch = options.batch
+        input = [Float](repeating: 0, count: batch * 3 * S * S)
+        labels = [UInt8](repeating: 0, count: batch * S * S)
+        probabilities = options.probabilities == nil ? [] : [Float](repeating: 0, count: batch * nc * S * S)
+    }
+
+    /// Segments `c` and writes its outputs; with a reference, returns the case's scores. Throws the case's error
+    /// (a SegmentError for every user-facing failure).
+    func segment(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
+        switch c.kind {
+        case .nifti: return try segmentVolume(c, into: &record)
+        case .png: return try segmentPicture(c, into: &record)
+        }
+    }
+
+    // MARK: NIfTI volumes
+
+    private func segmentVolume(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
+        let volume = try NIfTIVolume.read(c.input, volume: options.volume)
+        let header = volume.header
+        // The reference first: a wrong one fails the case before any work. A volume of one slice is a 2D image.
+        let reference = try readReference(c, shape: header.shape[2] == 1 ? Array(header.shape.prefix(2)) : header.shape,
+                                          affine: header.affine)
+        let layout = try VolumeLayout.forModel(
+            sliceAxis: pre.sliceAxis, rowAxis: pre.rowAxis, colAxis: pre.colAxis, orientation: pre.orientation,
+            volumeAxisCodes: pre.orientation.isEmpty ? "" : try header.axisCodes, path: c.input)
+        let shape = header.shape
+        let addressing = SliceAddressing(layout, arrayShape: shape)
+        let (K, R, C) = (addressing.slices, addressing.rows, addressing.cols)
+        if options.overlay != nil, case .list(let l) = options.overlaySlices, let bad = l.first(where: { $0 >= K }) {
+            throw RunError.usage("--overlay-slices \(bad) is past the last slice \(K - 1) of \(c.input).")
+        }
+        record.shape = shape
+        record.spacing = header.spacing
+        record.slices = K
+        progress.caseStarted(c.name, slices: K)
+
+        var statistics = IntensityStatistics()
+        if IntensityTransform.needsStatistics(pre) {
+            for k in 0..<K { statistics.add(volume.slice(k, layout: layout)) }
+        }
+        let transform = IntensityTransform(pre, statistics: statistics)
+
+        let N = header.voxelCount
+        var mask = [UInt8](repeating: 0, count: N)                       // (X, Y, Z), X fastest
+        var classProbabilities: [[Float]] = options.probabilities == nil ? [] : (0..<nc).map { _ in [Float](repeating: 0, count: N) }
+
+        for start in stride(from: 0, to: K, by: batch) {
+            let n = min(batch, K - start)
+            for b in 0..<n {
+                var slice = volume.slice(start + b, layout: layout)      // (R, C)
+                transform.apply(&slice)
+                place(slice, rows: R, cols: C, channels: 1, at: b)
+            }
+            run(n, channels: 1)
+            for b in 0..<n {
+                let k = start + b
+                let back = labelsBack(b, rows: R, cols: C)
+                back.withUnsafeBufferPointer { l in mask.withUnsafeMutableBufferPointer { addressing.scatter(l, slice: k, into: $0) } }
+                for j in 0..<classProbabilities.count {
+                    let p = resampleBack(probabilityPlane(b, j), rows: R, cols: C)
+                    p.withUnsafeBufferPointer { p in
+                        classProbabilities[j].withUnsafeMutableBufferPointer { addressing.scatter(p, slice: k, into: $0) }
+                    }
+                }
+            }
+            progress.slicesFinished(n)
+        }
+        let scores = try reference.map { try score(c, mask, $0) }
+
+        if let path = c.probabilities {
+            let all = Array(classProbabilities.joined())               // (X, Y, Z, classes), X fastest
+            classProbabilities = []
+            if path.lowercased().hasSuffix(".npy") {
+                try NPYWriter.writeFloat32(all, shape: shape + [nc], to: path)
+            } else {
+                try header.writeFloats(all, channels: nc, to: path)
+            }
+            record.probabilities = path
+        }
+        if let folder = options.overlay {
+            record.overlays = try writeVolumeOverlays(c, volume: volume, layout: layout, addressing: addressing, mask: mask,
+                                                      folder: folder)
+        }
+        try header.writeMask(mask, to: c.output)
+        record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000)
+        return scores
+    }
+
+    // MARK: PNG pictures
+
+    private func segmentPicture(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
+        let picture = try PNGImage.read(c.input)
+        let (H, W) = (picture.height, picture.width)
+        let reference = try readReference(c, shape: [W, H], affine: nil)
+        record.shape = [H, W]
+        record.slices = 1
+        progress.caseStarted(c.name, slices: 1)
+
+        // Channels, planar (channels, H, W): the model's "rgb" takes RGB (a gray picture is repeated inside the engine);
+        // its "gray" takes gray (an RGB picture becomes its luma 0.299 R + 0.587 G + 0.114 B, ITU-R BT.601).
+        var planes: [[Float]]
+        if pre.channels == "rgb" && picture.channels == 3 {
+            planes = (0..<3).map { ch in stride(from: ch, to: picture.pixels.count, by: 3).map { picture.pixels[$0] } }
+        } else if picture.channels == 3 {
+            planes = [(0..<(H * W)).map { i in
+                0.299 * picture.pixels[3 * i] + 0.587 * picture.pixels[3 * i + 1] + 0.114 * picture.pixels[3 * i + 2]
+            }]
+        } else {
+            planes = [picture.pixels]
+        }
+        var statistics = IntensityStatistics()
+        if IntensityTransform.needsStatistics(pre) { for p in planes { statistics.add(p) } }
+        let transform = IntensityTransform(pre, statistics: statistics)
+        for i in planes.indices { transform.apply(&planes[i]) }
+        for (ch, p) in planes.enumerated() { place(p, rows: H, cols: W, channels: planes.count, at: 0, channel: ch) }
+        run(1, channels: planes.count)
+
+        let mask = labelsBack(0, rows: H, cols: W)
+        let scores = try reference.map { try score(c, mask, $0) }
+        if let path = c.probabilities {
+            // (H, W, classes) with H fastest (fortran order), so numpy.load(path)[h, w, c] is the probability.
+            var all = [Float](repeating: 0, count: H * W * nc)
+            for j in 0..<nc {
+                let p = resampleBack(probabilityPlane(0, j), rows: H, cols: W)
+                for h in 0..<H { for w in 0..<W { all[h + H * (w + W * j)] = p[h * W + w] } }
+            }
+            try NPYWriter.writeFloat32(all, shape: [H, W, nc], to: path)
+            record.probabilities = path
+        }
+        if let folder = options.overlay {
+            let path = CasePlanner.join(folder, c.name + ".png")
+            let rgb = Overlay.render(image: picture.pixels, channels: picture.channels, width: W, height: H, labels: mask)
+            try PNGWriter.writeRGB(rgb, width: W, height: H, to: path)
+            record.overlays = [path]
+        }
+        try PNGWriter.writeMask(mask, width: W, height: H, values: pngValues, to: c.output)
+        record.labels = labelRecords(mask, voxelMillilitres: nil)
+        return scores
+    }
+
+    /// PNG mask values: as asked, else 0/255 for a two-class model and the labels otherwise.
+    var pngValues: PNGValues { options.pngValues ?? (nc == 2 ? .binary : .label) }
+
+    // MARK: scoring (--ref)
+
+    /// The case's reference, checked to lie on the input's grid (`shape` as SegmentMetrics orders it, first axis
+    /// fastest; the affine within SegmentMetrics.affineTolerance). Nil without --ref.
+    private func readReference(_ c: RunCase, shape: [Int], affine: Affine?) throws -> (path: String, image: LabelImage)? {
+        guard case .found(let path) = c.reference else { return nil }
+        let image = try LabelImage.read(path, pngValues: pngValues)
+        var problem: String?
+        if image.labels.shape != shape {
+            problem = "shape \(shape) vs \(image.labels.shape)"
+        } else if let a = affine, let b = image.affine, a.maxDifference(b) > affineTolerance {
+            problem = "affines differ by up to \(a.maxDifference(b)) mm"
+        }
+        if let problem { throw RunError.referenceGrid(input: c.input, reference: path, problem: problem) }
+        return (path, image)
+    }
+
+    /// Scores of the mask (same memory order as the reference) for every foreground class of the model.
+    private func score(_ c: RunCase, _ mask: [UInt8], _ ref: (path: String, image: LabelImage)) throws -> CaseScore {
+        try scoreCase(name: c.name, prediction: LabelMap(shape: ref.image.labels.shape, uint8Labels: mask),
+                      reference: ref.image.labels, spacing: ref.image.spacing, unit: ref.image.unit,
+                      labels: Array(1..<nc), predictionFile: c.output, referenceFile: ref.path, threads: options.threads)
+    }
+
+    // MARK: helpers
+
+    /// Resamples one (rows, cols) plane to the model grid with the model's image order and stores it as channel
+    /// `channel` of batch item `b` of the engine input.
+    private func place(_ plane: [Float], rows: Int, cols: Int, channels: Int, at b: Int, channel: Int = 0) {
+        let grid = rows == S && cols == S ? plane
+            : Zoom.zoom(plane, height: rows, width: cols, toHeight: S, toWidth: S, order: pre.imageOrder)
+        let base = (b * channels + channel) * S * S
+        input.replaceSubrange(base ..< base + S * S, with: grid)
+    }
+
+    /// Runs the engine on the first `n` items of the input buffer.
+    private func run(_ n: Int, channels: Int) {
+        let count = n * channels * S * S
+        input.withUnsafeBufferPointer { (x: UnsafeBufferPointer<Float>) in
+            let items = UnsafeBufferPointer<Float>(rebasing: x[0 ..< count])
+            labels.withUnsafeMutableBufferPointer { (l: inout UnsafeMutableBufferPointer<UInt8>) in
+                if probabilities.isEmpty {
+                    engine.predict(items, batch: n, channels: channels, labels: l, probabilities: nil)
+                    return
+                }
+                probabilities.withUnsafeMutableBufferPointer { (p: inout UnsafeMutableBufferPointer<Float>) in
+                    engine.predict(items, batch: n, channels: channels, labels: l, probabilities: p)
+                }
+            }
+        }
+    }
+
+    /// Batch item `b`'s label map back on a (rows, cols) plane, order 0 (nearest, values copied exactly).
+    private func labelsBack(_ b: Int, rows: Int, cols: Int) -> [UInt8] {
+        let plane = labels[b * S * S ..< (b + 1) * S * S]
+        if rows == S && cols == S { return Array(plane) }
+        return Zoom.zoom(plane.map(Float.init), height: S, width: S, toHeight: rows, toWidth: cols, order: 0).map { UInt8($0) }
+    }
+
+    /// Class `j`'s probabilities of batch item `b` on the model grid (S, S).
+    private func probabilityPlane(_ b: Int, _ j: Int) -> [Float] {
+        let base = (b * nc + j) * S * S
+        return Array(probabilities[base ..< base + S * S])
+    }
+
+    /// A probability plane back on the input grid, with the label order (so argmax of the result is the mask).
+    private func resampleBack(_ plane: [Float], rows: Int, cols: Int) -> [Float] {
+        rows == S && cols == S ? plane : Zoom.zoom(plane, height: S, width: S, toHeight: rows, toWidth: cols, order: pre.labelOrder)
+    }
+
+    /// Overlays of the chosen slices (array indices along the input axis the model slices), named NAME_sliceNNNN.png.
+    private func writeVolumeOverlays(_ c: RunCase, volume: NIfTIVolume, layout: VolumeLayout, addressing: SliceAddressing,
+                                     mask: [UInt8], folder: String) throws -> [String] {
+        let (K, R, C) = (addressing.slices, addressing.rows, addressing.cols)
+        func maskSlice(_ k: Int) -> [UInt8] {
+            var slice = [UInt8](repeating: 0, count: R * C)
+            mask.withUnsafeBufferPointer { m in slice.withUnsafeMutableBufferPointer { addressing.gather(m, slice: k, into: $0) } }
+            return slice
+        }
+        // Array index along the sliced axis <-> canonical slice index.
+        func canonicalIndex(_ i: Int) -> Int { layout.flips[0] ? K - 1 - i : i }
+        var chosen: [Int]
+        switch options.overlaySlices {
+        case .all: chosen = Array(0..<K)
+        case .list(let l): chosen = l                      // checked against K before the case started
+        case .auto:
+            var best = K / 2, most = 0
+            for i in 0..<K {
+                let count = maskSlice(canonicalIndex(i)).reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
+                if count > most { most = count; best = i }
+            }
+            chosen = [best]
+        }
+        var written: [String] = []
+        for i in chosen {
+            let k = canonicalIndex(i)
+            let path = CasePlanner.join(folder, c.name + String(format: "_slice%04d.png", i))
+            let rgb = Overlay.render(image: volume.slice(k, layout: layout), channels: 1, width: C, height: R,
+                                     labels: maskSlice(k))
+            try PNGWriter.writeRGB(rgb, width: C, height: R, to: path)
+            written.append(path)
+        }
+        return written
+    }
+
+    /// Every label present, with its name, voxel count and volume (nil for pictures).
+    private func labelRecords(_ mask: [UInt8], voxelMillilitres: Double?) -> [LabelRecord] {
+        var counts = [Int](repeating: 0, count: 256)
+        mask.withUnsafeBufferPointer { for v in $0 { counts[Int(v)] += 1 } }
+        let names = model.metadata.classNames
+        return counts.indices.filter { counts[$0] > 0 }.map { l in
+            LabelRecord(label: l, name: l < names.count ? names[l] : "label \(l)", voxels: counts[l],
+                        volumeMl: voxelMillilitres.map { Double(counts[l]) * $0 })
+        }
+    }
+}

@@ -1,0 +1,105 @@
+// PNG against pypng/pillow's samples (gen_imaging.py): every colour type, bit depth and interlacing, read to
+// within 1e-7 (16-bit with alpha: half an 8-bit step, see PNG.swift); masks and overlays round-trip.
+import Foundation
+import SegmentCore
+import TestSupport
+import XCTest
+@testable import SegmentImaging
+
+final class PNGTests: XCTestCase {
+    func testEveryColourTypeBitDepthAndInterlaceReadsAsReference() throws {
+        let manifest = try Fixtures.manifest("png")
+        let cases = try XCTUnwrap(manifest["cases"] as? [[String: Any]])
+        XCTAssertGreaterThan(cases.count, 30)
+        for c in cases {
+            let file = c["file"] as! String
+            let image = try PNGImage.read(Fixtures.path("png/" + file))
+            XCTAssertEqual(image.width, c["width"] as! Int, file)
+            XCTAssertEqual(image.height, c["height"] as! Int, file)
+            XCTAssertEqual(image.channels, c["channels"] as! Int, file)
+            XCTAssertEqual(image.bitDepth, c["depth"] as! Int, file)
+            let ref = try Fixtures.array("png/" + (c["ref"] as! String), as: Float.self)
+            XCTAssertEqual(image.pixels.count, ref.count, file)
+            let tolerance = Float(c["tolerance"] as! Double)
+            let worst = zip(image.pixels, ref).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, tolerance, "\(file): max |difference| \(worst)")
+        }
+    }
+
+    func testBrokenFilesAreRefused() throws {
+        for file in try Fixtures.manifest("png")["refused"] as! [String] {
+            let path = try Fixtures.path("png/" + file)
+            let error = assertImagingError(try PNGImage.read(path), "invalidPNG", path: path)
+            XCTAssertEqual(error?.exitCode, .invalidInput)
+        }
+        let missing = try TestSupport.temporaryDirectory(self).appendingPathComponent("none.png").path
+        assertImagingError(try PNGImage.read(missing), "unreadable", path: missing)
+    }
+
+    func testMasksAreSingleChannel8BitWithBinaryOrRawValues() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let W = 5, H = 3
+        let labels: [UInt8] = [0, 1, 2, 0, 1, 1, 0, 0, 2, 2, 0, 1, 0, 0, 0]
+        let binary = dir.appendingPathComponent("binary.png").path
+        let raw = dir.appendingPathComponent("label.png").path
+        try PNGWriter.writeMask(labels, width: W, height: H, to: binary)
+        try PNGWriter.writeMask(labels, width: W, height: H, values: .label, to: raw)
+        let check = """
+        import sys, json, numpy as np
+        from PIL import Image
+        out = {}
+        for p in sys.argv[1:]:
+            im = Image.open(p)
+            out[p] = {'mode': im.mode, 'size': list(im.size), 'values': np.asarray(im).ravel().tolist()}
+        print(json.dumps(out))
+        """
+        let text = try TestSupport.python(check, [binary, raw])
+        let r = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [String: Any]])
+        XCTAssertEqual(r[binary]?["mode"] as? String, "L")
+        XCTAssertEqual(r[binary]?["size"] as? [Int], [W, H])
+        XCTAssertEqual(r[binary]?["values"] as? [Int], labels.map { $0 == 0 ? 0 : 255 })
+        XCTAssertEqual(r[raw]?["values"] as? [Int], labels.map(Int.init))
+        // Our reader reads them back, and their samples as labels.
+        XCTAssertEqual(try PNGImage.read(raw).pixels, labels.map { Float($0) / 255 })
+        XCTAssertEqual(try PNGImage.read(raw).labels(), labels.map(UInt16.init))
+        XCTAssertEqual(try PNGImage.read(binary).labels(), labels.map { $0 == 0 ? 0 : 255 })
+        // 16-bit gray samples come back exactly; colour images are not label images.
+        let gray16 = try Fixtures.path("png/gray16.png")
+        let ref16 = try Fixtures.array("png/gray16.png.f32", as: Float.self)
+        XCTAssertEqual(try PNGImage.read(gray16).labels(), ref16.map { UInt16(($0 * 65535).rounded()) })
+        let rgb = try Fixtures.path("png/rgb8.png")
+        assertImagingError(try PNGImage.read(rgb).labels(), "notALabelImage", path: rgb)
+    }
+
+    func testOverlayFillsTranslucentlyAndOutlinesOpaquely() throws {
+        let W = 6, H = 5
+        // A gray ramp 0...1 over the image; a 4x3 block of label 2 at rows 1...3, columns 1...4.
+        let image = (0..<(W * H)).map { Float($0) / Float(W * H - 1) }
+        var labels = [UInt8](repeating: 0, count: W * H)
+        for y in 1...3 { for x in 1...4 { labels[y * W + x] = 2 } }
+        let opacity: Float = 0.4
+        let rgb = Overlay.render(image: image, channels: 1, width: W, height: H, labels: labels, opacity: opacity)
+        XCTAssertEqual(rgb.count, W * H * 3)
+        let colour = Overlay.palette[1].map(Float.init)
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(rgb[(y * W + x) * 3 ..< (y * W + x) * 3 + 3]) }
+        // Background: the gray value, min-max scaled to 0...255.
+        XCTAssertEqual(pixel(0, 0), [0, 0, 0])
+        XCTAssertEqual(pixel(W - 1, H - 1), [255, 255, 255])
+        let g = image[4 * W + 2] * 255
+        XCTAssertEqual(pixel(2, 4), [UInt8](repeating: UInt8(g.rounded()), count: 3))
+        // Outline (block border): the label colour.
+        XCTAssertEqual(pixel(1, 1), Overlay.palette[1])
+        XCTAssertEqual(pixel(4, 3), Overlay.palette[1])
+        // Interior (2, 2) and (3, 2): blended.
+        for x in [2, 3] {
+            let v = image[2 * W + x] * 255
+            XCTAssertEqual(pixel(x, 2), colour.map { UInt8(((1 - opacity) * v + opacity * $0).rounded()) })
+        }
+        // Written as RGB PNG and read back identically.
+        let path = try TestSupport.temporaryDirectory(self).appendingPathComponent("overlay.png").path
+        try PNGWriter.writeRGB(rgb, width: W, height: H, to: path)
+        let back = try PNGImage.read(path)
+        XCTAssertEqual(back.channels, 3)
+        XCTAssertEqual(back.pixels, rgb.map { Float($0) / 255 })
+    }
+}

@@ -1,0 +1,1 @@
+"""The AdvMIM trainer of the `segment` project (trainer/segment_train)."""

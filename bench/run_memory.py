@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     args = ap.parse_args()
     segment = os.path.abspath(args.segment)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("interrupted"))   # still removes the temporary folder
 
     with tempfile.TemporaryDirectory(prefix="segment-run-memory-") as tmp:
         model = args.model or make_model(segment, tmp)

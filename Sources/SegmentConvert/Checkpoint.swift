@@ -109,8 +109,9 @@ public struct Checkpoint {
 
     // MARK: PyTorch legacy (torch.save with _use_new_zipfile_serialization=False, or PyTorch < 1.6)
 
-    /// Five pickles in a row: the magic number, the protocol version 1001, sys_info (byte order), the object with
-    /// persistent storage ids, the list of storage keys; then per key an int64 element count and the raw bytes.
+    /// Five pickles in a row: the magic number, the protocol version 1001, sys_info, the object with persistent
+    /// storage ids, the list of storage keys; then per key an int64 element count and the raw bytes. PyTorch writes
+    /// both little-endian whatever the machine (sys_info's little_endian records the machine, not the file).
     static let legacyMagic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]   // 0x1950a86a20f9469cfc6c, little-endian
 
     static func loadLegacy(_ file: MappedFile) throws -> (String, [(name: String, tensor: SourceTensor)]) {
@@ -129,8 +130,8 @@ public struct Checkpoint {
         guard case .int(1001) = try next() else {
             throw ConvertError.notACheckpoint(path: path, reason: "its legacy protocol version is not 1001")
         }
-        guard case .dict(let info) = try next(), case .bool(let little)? = heap.dicts[info]["little_endian"] else {
-            throw ConvertError.malformedPickle(path: path, reason: "sys_info is not a dict with little_endian", offset: position)
+        guard case .dict = try next() else {
+            throw ConvertError.malformedPickle(path: path, reason: "sys_info is not a dict", offset: position)
         }
         let root = try next()
         guard case .list(let keyList) = try next() else {
@@ -144,8 +145,7 @@ public struct Checkpoint {
                 throw ConvertError.malformedPickle(path: path, reason: "the storage key list names \(item.kind) that no tensor uses", offset: position)
             }
             let record = heap.storages[s]
-            let raw = try reader.uintLE(8, "the size of storage \(key)")
-            let numel = Int(truncatingIfNeeded: little ? raw : raw.byteSwapped)
+            let numel = try reader.u64("the size of storage \(key)")
             guard numel == record.numel else {
                 throw ConvertError.malformedArchive(path: path, reason: "storage \(key) has \(numel) elements but its tensors say \(record.numel)")
             }
@@ -160,7 +160,7 @@ public struct Checkpoint {
                 throw ConvertError.malformedArchive(path: path, reason: "tensor \(name)'s storage \(heap.storages[record.storage].key) is not in the storage list")
             }
             return (name, SourceTensor(type: heap.storages[record.storage].type, shape: record.shape, strides: record.strides,
-                                       offset: record.offset, storage: storage, bigEndian: !little, owner: file))
+                                       offset: record.offset, storage: storage, bigEndian: false, owner: file))
         }
         return (nesting, tensors)
     }

@@ -19,16 +19,17 @@ typealias I8 = SIMD8<Int32>
 }
 
 /// e^x for x already in [-87, 88]: range reduction x = n ln2 + r, |r| <= ln2/2, with ln2 split in a high part
-/// exact in float and a low part; e^r by its Taylor polynomial to degree 7 (truncation error < 5e-9 relative);
+/// exact in float and a low part; e^r by its Taylor polynomial to degree 7 (truncation error < 5e-9 relative),
+/// evaluated by Estrin's scheme (short dependency chains: this runs on every attention score and MLP unit);
 /// 2^n built in the exponent bits.
 @inline(__always) func expCore(_ x: F8) -> F8 {
     let magic: Float = 12582912                          // 1.5 * 2^23: adding it rounds to an integer
     let t = x * 1.44269504088896341 + magic
     let n = t - magic
     let r = x - n * 0.693145751953125 - n * 1.42860676533018704e-6
-    var p = F8(repeating: 1.0 / 5040)
-    p = p * r + 1.0 / 720; p = p * r + 1.0 / 120; p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6; p = p * r + 0.5; p = p * r + 1; p = p * r + 1
+    let r2 = r * r, r4 = r2 * r2
+    let p01 = 1 + r, p23 = 0.5 + r * (1.0 / 6), p45 = 1.0 / 24 + r * (1.0 / 120), p67 = 1.0 / 720 + r * (1.0 / 5040)
+    let p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67)
     let bits = (unsafeBitCast(t, to: I8.self) &- unsafeBitCast(F8(repeating: magic), to: I8.self) &+ 127) &<< 23
     return p * unsafeBitCast(bits, to: F8.self)
 }
@@ -41,8 +42,8 @@ typealias I8 = SIMD8<Int32>
     let bits = unsafeBitCast(z, to: U8.self)
     let a = min8(unsafeBitCast(bits & 0x7FFF_FFFF, to: F8.self), F8(repeating: 9.25))
     let t = 1 / (1 + 0.3275911 * a)
-    var p = F8(repeating: 1.061405429)
-    p = p * t - 1.453152027; p = p * t + 1.421413741; p = p * t - 0.284496736; p = p * t + 0.254829592
+    let t2 = t * t
+    let p = (0.254829592 - 0.284496736 * t) + t2 * ((1.421413741 - 1.453152027 * t) + t2 * 1.061405429)
     let e = 1 - p * t * expCore(-a * a)
     return unsafeBitCast(unsafeBitCast(e, to: U8.self) | (bits & 0x8000_0000), to: F8.self)
 }
@@ -123,15 +124,15 @@ private func softmaxTail(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float)
     while c < n { s[c] *= inv; c += 1 }
 }
 
-/// y[i] = GELU(y[i] + b[i]) over n values.
+/// y[i] = GELU(y[i]) over n values.
 @inline(__always)
-func biasGELURow(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+func geluRow(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
     let n8 = n & ~7
     var c = 0
-    while c < n8 { store8(fastGELU(load8(y + c) + load8(b + c)), y + c); c += 8 }
+    while c < n8 { store8(fastGELU(load8(y + c)), y + c); c += 8 }
     if c < n {
         var v = F8()
-        for i in 0..<(n - c) { v[i] = y[c + i] + b[c + i] }
+        for i in 0..<(n - c) { v[i] = y[c + i] }
         let g = fastGELU(v)
         for i in 0..<(n - c) { y[c + i] = g[i] }
     }
@@ -161,13 +162,23 @@ enum Epilogue {
 func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int, _ W: UnsafePointer<Float>, N: Int,
             _ out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 0, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
     guard M > 0 else { return }
+    let bias: UnsafePointer<Float>?, gelu: Bool
+    switch epilogue {
+    case .none: (bias, gelu) = (nil, false)
+    case .bias(let b): (bias, gelu) = (b, false)
+    case .biasGELU(let b): (bias, gelu) = (b, true)
+    }
     func columns(_ n0: Int, _ n1: Int) {
-        gemmNT(M: M, N: n1 - n0, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: beta)
-        switch epilogue {
-        case .none: break
-        case .bias(let b): for r in 0..<M { addRow(out + r * ldo + n0, b + n0, n1 - n0) }
-        case .biasGELU(let b): for r in 0..<M { biasGELURow(out + r * ldo + n0, b + n0, n1 - n0) }
+        let n = n1 - n0
+        if beta == 0, let bias {
+            // Start from the bias and accumulate: saves OpenBLAS's zeroing pass and a bias pass over the output.
+            for r in 0..<M { (out + r * ldo + n0).update(from: bias + n0, count: n) }
+            gemmNT(M: M, N: n, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: 1)
+        } else {
+            gemmNT(M: M, N: n, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: beta)
+            if let bias { for r in 0..<M { addRow(out + r * ldo + n0, bias + n0, n) } }
         }
+        if gelu { for r in 0..<M { geluRow(out + r * ldo + n0, n) } }
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
         // Column blocks of a multiple of 16, so each thread's sgemm calls use whole micro-kernel panels.

@@ -51,16 +51,40 @@ public final class SwinUNetEngine {
     /// Test hook: receives each named stage activation (names as segment_ref's `stages`) during `logits`.
     var observer: ((String, UnsafeBufferPointer<Float>) -> Void)?
 
-    /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied in,
-    /// so the model file may be closed afterwards.
+    /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied
+    /// straight from the mapping into the engine's arena, so the model file may be closed afterwards.
     public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
-        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { try model.floats($0) }
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { spec, out in
+            guard let info = model.tensor(spec.name), info.count == out.count else {
+                throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
+            }
+            try model.withBytes(of: spec.name) { raw in
+                switch info.dtype {
+                case .f32: _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(out))
+                case .f16: for i in 0..<out.count { out[i] = HalfFloat.float(f16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                case .bf16: for i in 0..<out.count { out[i] = HalfFloat.float(bf16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                }
+            }
+        }
     }
 
     /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
     /// their sizes, and preallocates. `source` names the model in errors (its file path).
-    public init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
-                weights: (String) throws -> [Float]) throws {
+    public convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
+                            weights: (String) throws -> [Float]) throws {
+        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source) { spec, out in
+            let values = try weights(spec.name)
+            guard values.count == spec.count else {
+                throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")
+            }
+            _ = out.update(from: values)
+        }
+    }
+
+    /// The designated initialiser: `fill(spec, out)` writes tensor `spec`'s f32 values into `out` (spec.count floats,
+    /// in the engine's weight arena).
+    init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
+         fill: (TensorSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
         let problems = config.problems()
         guard problems.isEmpty else {
             throw EngineError(kind: .invalidConfiguration, message: "\(source): invalid Swin-UNet configuration: "
@@ -69,7 +93,7 @@ public final class SwinUNetEngine {
         guard config.numLayers >= 2 else {
             throw EngineError(kind: .invalidConfiguration, message: "\(source): a Swin-UNet needs at least 2 stages (depths has \(config.numLayers)); the reference architecture cannot run this model.")
         }
-        guard config.patchSize * config.patchesResolution == config.imgSize, config.embedDim % 2 == 0 || config.numLayers == 1 else {
+        guard config.embedDim % 2 == 0 else {
             throw EngineError(kind: .invalidConfiguration, message: "\(source): embed_dim \(config.embedDim) must be even for the decoder's patch expanding.")
         }
         guard threads >= 1 else { throw EngineError(kind: .invalidArgument, message: "threads must be at least 1, not \(threads)") }
@@ -88,11 +112,7 @@ public final class SwinUNetEngine {
         var bound: [String: UnsafePointer<Float>] = [:]
         var offset = 0
         for spec in specs {
-            let values = try weights(spec.name)
-            guard values.count == spec.count else {
-                throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")
-            }
-            values.withUnsafeBufferPointer { (arena + offset).update(from: $0.baseAddress!, count: spec.count) }
+            try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
             bound[spec.name] = UnsafePointer(arena + offset)
             offset += spec.count
         }

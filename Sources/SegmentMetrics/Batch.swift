@@ -201,46 +201,23 @@ public struct LabelImage: Sendable {
     /// and the largest value (255, or 65535 for 16-bit) as label 1 and refuses any other value, `.label` reads raw
     /// values as labels. Spacing 1 pixel.
     public static func read(_ path: String, pngValues: PNGValues) throws -> LabelImage {
-        if path.lowercased().hasSuffix(".png") {
-            let image = try PNGImage.read(path)
-            guard image.channels == 1 else {
-                throw ImagingError.notALabelImage(path: path, problem: "it is a colour PNG")
-            }
-            let top: Float = image.bitDepth == 16 ? 65535 : 255
-            var labels = [UInt16](repeating: 0, count: image.pixels.count)  // (height, width) = x fastest
-            for (i, v) in image.pixels.enumerated() {
-                let raw = (v * top).rounded()
-                switch pngValues {
-                case .label: labels[i] = UInt16(raw)
-                case .binary:
-                    guard raw == 0 || raw == top else {
-                        throw ImagingError.notALabelImage(path: path, problem: "pixel (\(i % image.width), \(i / image.width)) is "
-                            + "\(Int(raw)), not 0 or \(Int(top)) as a binary mask; use --png-values label for masks of raw labels")
-                    }
-                    labels[i] = raw == 0 ? 0 : 1
+        guard path.lowercased().hasSuffix(".png") else {
+            let volume = try NIfTIVolume.read(path)
+            return LabelImage(labels: try volume.labels(as: UInt16.self), header: volume.header)
+        }
+        let image = try PNGImage.read(path)
+        var labels = try image.labels()                // (height, width): x fastest
+        if pngValues == .binary {
+            let top: UInt16 = image.bitDepth == 16 ? 65535 : 255
+            for (i, v) in labels.enumerated() where v != 0 {
+                guard v == top else {
+                    throw ImagingError.notALabelImage(path: path, problem: "pixel (\(i % image.width), \(i / image.width)) is "
+                        + "\(v), not 0 or \(top) as a binary mask; use --png-values label for masks of raw labels")
                 }
+                labels[i] = 1
             }
-            return LabelImage(labels: labels, width: image.width, height: image.height)
         }
-        let volume = try NIfTIVolume.read(path)
-        return LabelImage(labels: try labels(of: volume), header: volume.header)
-    }
-
-    /// The voxels (scaled) as labels 0...65535, refusing any other value.
-    /// Goes through `floats()` (exact for these integers) because `NIfTIVolume.labels(as:)`, a generic function of
-    /// another module, runs unspecialised here: about 0.3 s per million voxels against 0.01 s this way.
-    static func labels(of volume: NIfTIVolume) throws -> [UInt16] {
-        let values = volume.floats()
-        var labels = [UInt16](repeating: 0, count: values.count)
-        for (i, x) in values.enumerated() {
-            guard let label = UInt16(exactly: x) else {   // negative, fractional, too large or NaN
-                let s = volume.shape
-                throw ImagingError.notALabelImage(path: volume.header.path, problem: "voxel (\(i % s[0]), \(i / s[0] % s[1]), "
-                    + "\(i / (s[0] * s[1]))) is \(x), not an integer label in 0...65535")
-            }
-            labels[i] = label
-        }
-        return labels
+        return LabelImage(labels: labels, width: image.width, height: image.height)
     }
 }
 
@@ -339,6 +316,22 @@ func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws ->
                                options: options, threads: threads)
 }
 
+/// Throws `GridMismatchError` unless a prediction of `shape` (as `LabelImage` orders it: first axis fastest, a single
+/// slice dropped) and `affine` (nil for PNG) lies on the reference's grid: same shape, and affines whose entries
+/// differ by at most `affineTolerance` unless `ignoreAffine`. The run pipeline can call it before predicting.
+public func checkSameGrid(shape: [Int], affine: Affine?, reference ref: LabelImage, predictionFile: String,
+                          referenceFile: String, ignoreAffine: Bool = false) throws {
+    guard shape == ref.labels.shape else {
+        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
+                                problem: "shape \(shape) vs \(ref.labels.shape)")
+    }
+    if !ignoreAffine, let a = affine, let b = ref.affine, a.maxDifference(b) > affineTolerance {
+        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
+                                problem: "their affines differ by up to \(a.maxDifference(b)) (tolerance \(affineTolerance); "
+                                    + "prediction \(a.m.prefix(3)), reference \(b.m.prefix(3))); --ignore-affine compares the voxels anyway")
+    }
+}
+
 /// Scores a prediction against a reference image, both already read (`segment run --ref` holds its prediction in
 /// memory): the same grid checks (shape; affine within `affineTolerance` unless `options.ignoreAffine`), spacing
 /// (the reference's, or `options.spacing`), labels and policy as `segment score`. Throws `GridMismatchError` and
@@ -346,15 +339,8 @@ func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws ->
 public func scorePrediction(_ pred: LabelImage, against ref: LabelImage, name: String, predictionFile: String,
                             referenceFile: String, options: ScoreOptions, missing: Bool = false,
                             threads: Int = 1) throws -> CaseScore {
-    guard pred.labels.shape == ref.labels.shape else {
-        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
-                                problem: "shape \(pred.labels.shape) vs \(ref.labels.shape)")
-    }
-    if !options.ignoreAffine, let a = pred.affine, let b = ref.affine, a.maxDifference(b) > affineTolerance {
-        throw GridMismatchError(predictionFile: predictionFile, referenceFile: referenceFile,
-                                problem: "their affines differ by up to \(a.maxDifference(b)) (tolerance \(affineTolerance); "
-                                    + "prediction \(a.m.prefix(3)), reference \(b.m.prefix(3))); --ignore-affine compares the voxels anyway")
-    }
+    try checkSameGrid(shape: pred.labels.shape, affine: pred.affine, reference: ref, predictionFile: predictionFile,
+                      referenceFile: referenceFile, ignoreAffine: options.ignoreAffine)
     var spacing = ref.spacing, unit = ref.unit
     if let s = options.spacing {
         guard s.count == ref.labels.rank else {

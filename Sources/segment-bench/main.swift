@@ -27,6 +27,14 @@ func cpuTime() -> Double {
     return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
 }
 
+/// This process's peak resident set in MB (VmHWM of /proc/self/status).
+func peakRSSMB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return .nan }
+    return kb / 1024
+}
+
 func printJSON(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
@@ -77,6 +85,10 @@ struct Run: ParsableCommand {
     @Option var warmup: Int = 2
     @Option var iters: Int = 10
 
+    func validate() throws {
+        guard threads >= 1, batch >= 1, iters >= 1, warmup >= 0 else { throw ValidationError("threads, batch and iters must be >= 1") }
+    }
+
     func run() throws {
         let t0 = now()
         let file = try ModelFile.open(model)
@@ -102,7 +114,7 @@ struct Run: ParsableCommand {
         printJSON(["model": model, "threads": threads, "batch": batch, "iters": iters, "warmup": warmup,
                    "open_seconds": t1 - t0, "load_seconds": t2 - t0,
                    "per_slice_ms_median": times[times.count / 2] * 1000, "per_slice_ms_min": times[0] * 1000, "cpu_ms_per_slice_median": cpus[cpus.count / 2] * 1000, "cpu_ms_per_slice_min": cpus[0] * 1000,
-                   "per_slice_ms_all": times.map { $0 * 1000 }, "label_checksum": labels.reduce(0) { $0 &+ Int($1) }])
+                   "per_slice_ms_all": times.map { $0 * 1000 }, "peak_rss_mb": peakRSSMB(), "label_checksum": labels.reduce(0) { $0 &+ Int($1) }])
     }
 }
 

@@ -201,7 +201,7 @@ def test_png_pairs_rgb_and_binary_masks(tmp_path):
            "data": {"format": "png", "cases": cases, "labeled_fraction": 0.5, "val_cases": ["ISIC_3"]},
            "optim": {"batch_size": 4, "labeled_batch": 2}, "loss": {"mask_block": 8}}
     (tmp_path / "isic.json").write_text(json.dumps(raw))
-    cfg = load_config(str(tmp_path / "isic.json"))
+    cfg = load_config(str(tmp_path / "isic.json"), data_root=str(tmp_path))
     ds = Dataset(cfg)
     img = np.asarray(Image.open(tmp_path / "ISIC_1.png")).astype(np.float32)
     np.testing.assert_allclose(ds.images["ISIC_1"][0], (img - img.min()) / (img.max() - img.min()), atol=1e-6)

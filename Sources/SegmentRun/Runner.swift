@@ -120,6 +120,19 @@ public enum Runner {
         throw RunFailure(exitCode: exit, failed: failed, total: records.count)
     }
 
+    /// `--merge-reports`: merges shard reports into `report` and/or stdout (`json`).
+    public static func mergeReports(_ paths: [String], report: String?, json: Bool, toolVersion: String, commandLine: [String]) throws {
+        guard report != nil || json else { throw RunError.usage("--merge-reports writes the merged report: give --report FILE or --json.") }
+        let merged = try RunReport.merge(paths: paths, toolVersion: toolVersion, commandLine: commandLine)
+        if let report {
+            if paths.contains(where: { CasePlanner.canonical($0) == CasePlanner.canonical(report) }) {
+                throw RunError.outputIsInput(output: report, input: report)
+            }
+            try AtomicFile.write(try merged.json(), to: report)
+        }
+        if json { FileHandle.standardOutput.write(try merged.json()) }
+    }
+
     /// An unexpected error (a bug): exit 1.
     struct InternalError: SegmentError {
         let error: Error

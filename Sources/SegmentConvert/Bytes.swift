@@ -2,32 +2,7 @@
 // of it. Every read checks the remaining length first, so no length field can make a reader allocate or read
 // past the end of the file.
 import Foundation
-
-/// A whole file mapped read-only. Tensor views keep a reference to it, so the mapping lives as long as they do.
-final class MappedFile {
-    let path: String
-    let bytes: UnsafeRawBufferPointer
-
-    init(path: String) throws {
-        self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw ConvertError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ConvertError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw ConvertError.unreadable(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
-        guard size > 0 else { throw ConvertError.empty(path: path) }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw ConvertError.unreadable(path: path, reason: "cannot map it into memory: \(String(cString: strerror(errno)))")
-        }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
-    }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
-
-    var count: Int { bytes.count }
-}
+import SegmentCore
 
 /// A cursor over `bytes[start..<end]` of a file; `position` is absolute (a file offset), for error messages.
 struct ByteReader {

@@ -2,6 +2,7 @@
 // it with the restricted unpickler, find the state_dict in it and bind each tensor to its bytes. Nothing here
 // knows about Swin-UNet: see StateDict.swift for the keys and Converter.swift for the rest.
 import Foundation
+import SegmentCore
 
 public struct Checkpoint {
     public enum Format: String, Sendable {
@@ -23,7 +24,13 @@ public struct Checkpoint {
 
     /// Reads and validates `path`. Throws `ConvertError` (exit code 3) for anything unreadable, corrupt or hostile.
     public static func open(_ path: String) throws -> Checkpoint {
-        let file = try MappedFile(path: path)
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch let f as MappedFile.Failure {
+            switch f {
+            case .empty: throw ConvertError.empty(path: path)
+            case .unreadable(let reason): throw ConvertError.unreadable(path: path, reason: reason)
+            }
+        }
         let bytes = file.bytes
         let format: Format, nesting: String, tensors: [(name: String, tensor: SourceTensor)]
         if ZipArchive.isZip(bytes) {

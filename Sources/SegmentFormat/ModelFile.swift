@@ -1,4 +1,5 @@
 import Foundation
+import SegmentCore
 
 /// One tensor of an open model file.
 public struct TensorInfo: Equatable, Sendable {
@@ -17,37 +18,26 @@ public final class ModelFile: @unchecked Sendable {   // immutable after open; t
     public let tensors: [TensorInfo]   // in file order
     public let checksum: String        // the stored (and verified) XXH64, 16 hex digits
     public let fileSize: Int
-    private let bytes: UnsafeRawBufferPointer   // the whole mapping
+    private let mapping: MappedFile              // the whole file, mapped read-only
+    private var bytes: UnsafeRawBufferPointer { mapping.bytes }
     private let index: [String: Int]
 
-    private init(path: String, bytes: UnsafeRawBufferPointer, parsed: Parsed) {
-        self.path = path; self.bytes = bytes; self.fileSize = bytes.count
+    private init(path: String, mapping: MappedFile, parsed: Parsed) {
+        self.path = path; self.mapping = mapping; self.fileSize = mapping.count
         self.metadata = parsed.metadata; self.tensors = parsed.tensors; self.checksum = XXH64.hex(parsed.checksum)
         self.index = Dictionary(uniqueKeysWithValues: parsed.tensors.enumerated().map { ($1.name, $0) })
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
-
     /// Maps `path` and validates it completely (docs/FORMAT.md, "Validation"); throws `ModelFileError`.
     public static func open(_ path: String) throws -> ModelFile {
-        let fd = Foundation.open(path, O_RDONLY)
-        guard fd >= 0 else { throw ModelFileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ModelFileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw ModelFileError.unreadable(path: path, reason: "it is not a regular file") }
-        let size = Int(st.st_size)
-        guard size > 0 else { throw ModelFileError.empty(path: path) }
-        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
-            throw ModelFileError.unreadable(path: path, reason: "cannot map it into memory: \(String(cString: strerror(errno)))")
+        let mapping: MappedFile
+        do { mapping = try MappedFile(path: path) } catch let f as MappedFile.Failure {
+            switch f {
+            case .empty: throw ModelFileError.empty(path: path)
+            case .unreadable(let reason): throw ModelFileError.unreadable(path: path, reason: reason)
+            }
         }
-        let bytes = UnsafeRawBufferPointer(start: map, count: size)
-        do {
-            return ModelFile(path: path, bytes: bytes, parsed: try parse(bytes, path: path))
-        } catch {
-            munmap(map, size)
-            throw error
-        }
+        return ModelFile(path: path, mapping: mapping, parsed: try parse(mapping.bytes, path: path))
     }
 
     /// The tensor called `name`, if the file holds it.

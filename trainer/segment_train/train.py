@@ -37,23 +37,30 @@ class TrainingError(RuntimeError):
     pass
 
 
-def atomic_torch_save(obj, path: str):
-    """torch.save through a temporary file in the same folder, then rename: a killed run never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".pth")
+def atomic_write(path: str, write) -> None:
+    """Calls write(tmp) on a temporary file in path's folder, then renames it over path: a killed run never leaves
+    half a file, and a failed write leaves no temporary file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
 
 
+def atomic_torch_save(obj, path: str):
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
 def atomic_write_text(text: str, path: str):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 
 from segment_data import DataError as FetchedDataError
 from segment_data import lits117_split, load_lits117
@@ -49,15 +48,7 @@ def split_problems(cfg: TrainConfig) -> list[str]:
 
 def install(src: str, dst: str):
     """Copy src to dst through a temporary file in dst's folder and a rename."""
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)), prefix=".tmp-")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    train.atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def main(argv=None) -> int:

@@ -241,8 +241,9 @@ enum HeadOutput {
     case labels(UnsafeMutablePointer<UInt8>, probabilities: UnsafeMutablePointer<Float>?)  // (B, H, W), (B, nc, H, W)
 }
 
-/// Tokens per tile of the output head (each becomes P*P pixels).
-let headTileTokens = 32
+/// Tokens per tile of the output head (each becomes P*P pixels; 128 tokens = 2048 pixels, ~860 KB at E = 96):
+/// every tile repacks the (P*P*E, E) expand weight, so not fewer.
+let headTileTokens = 128
 
 /// FinalPatchExpand_X4 + output conv + argmax, fused per tile of tokens: Linear(E -> P*P*E, no bias), each
 /// token's P*P sub-rows of E channels are the pixels (P*y+p1, P*x+p2) of sub-row p1*P+p2, LayerNorm(E) in place,

@@ -78,7 +78,7 @@ bench: setup build
 
 demo: setup build data
 	@mkdir -p out
-	$(BIN) $(DATA)/examples/liver-117.nii.gz -o out/liver-117_mask.nii.gz --report out/run.json
+	$(BIN) $(DATA)/examples/liver-117.nii.gz -o out/liver-117_mask.nii.gz --report out/run.json --overwrite
 
 clean:
 	rm -rf .build $(FIXTURES) out

@@ -23,7 +23,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -33,7 +32,7 @@ let package = Package(
         .target(name: "SegmentCore"),
         .target(name: "SegmentFormat", dependencies: ["SegmentCore"]),
         .target(name: "SegmentConvert",
-                dependencies: ["SegmentCore", "SegmentFormat", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                dependencies: ["SegmentCore", "SegmentFormat"]),
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "CBLAS"], swiftSettings: release),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentImaging"], swiftSettings: nifti),

@@ -4,7 +4,7 @@ Makes, in a temporary folder deleted afterwards, a 512 x 512 x 800 int16 volume 
 noise) and, unless --model is given, a full-size Swin-T model file (224, embed 96, depths 2,2,2,2, heads 3,6,12,24,
 3 classes, random weights) through the real path: a segment_ref checkpoint converted by `segment convert`.
 Then runs the release binary under /usr/bin/time and reports its peak resident set size (VmHWM), against the target
-of 1.5 GB, with what the run holds by design: the volume as stored, the uint8 mask, the model file (mapped).
+of 1.5 GB, with what the run holds by design: the volume as stored, the uint8 mask, the model's weights.
 
     PYTHONPATH=trainer python bench/run_memory.py --segment .build/release/segment [--slices 800] [--threads 2]
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     args = ap.parse_args()
     segment = os.path.abspath(args.segment)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("interrupted"))   # still removes the temporary folder
 
     with tempfile.TemporaryDirectory(prefix="segment-run-memory-") as tmp:
         model = args.model or make_model(segment, tmp)
@@ -99,11 +100,12 @@ def main() -> None:
     print(f"| peak RSS of the run | **{mb(peak)}** ({verdict} the 1.5 GB target) |")
     print(f"| volume as stored (int16) | {mb(2 * voxels)} |")
     print(f"| mask (uint8, input grid) | {mb(voxels)} |")
-    print(f"| model file (memory-mapped, f32 copy of the weights for the engine) | {mb(model_size)} |")
+    print(f"| model file (its weights are copied into the engine as f32; the mapping is released after loading) | {mb(model_size)} |")
     print(f"| wall time | {float(wall):.0f} s ({args.slices} slices; volume generation {made:.0f} s not counted) |")
     print()
     print("The run streams slices: one batch of float slices at the model size, never a float copy of the volume. "
-          "Peak = stored volume + mask + weights + engine buffers for one batch + the gzip writer's buffers.")
+          "Peak = stored volume + mask + weights + engine buffers for one batch + the writer's buffers. "
+          "`--probabilities` adds 4 bytes per voxel and class (8 while writing).")
 
 
 if __name__ == "__main__":

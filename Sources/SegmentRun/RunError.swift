@@ -21,6 +21,8 @@ public enum RunError: SegmentError, Equatable {
     case outputExists(String)
     /// An output folder cannot be created (exit 5).
     case cannotCreateFolder(String, reason: String)
+    /// A file given to --merge-reports is not a run report (exit 3).
+    case notARunReport(String, reason: String)
     /// A reference given with --ref is not on the input's grid (exit 3).
     case referenceGrid(input: String, reference: String, problem: String)
     /// A reference given with --ref is missing for a case (exit 3).
@@ -29,7 +31,7 @@ public enum RunError: SegmentError, Equatable {
     public var exitCode: ExitStatus {
         switch self {
         case .usage, .outputIsInput: return .usage
-        case .inputMissing, .unsupportedInput, .emptyFolder, .referenceMissing, .referenceGrid: return .invalidInput
+        case .inputMissing, .unsupportedInput, .emptyFolder, .referenceMissing, .referenceGrid, .notARunReport: return .invalidInput
         case .modelNotFound, .unsupportedModel: return .invalidModel
         case .outputExists, .cannotCreateFolder: return .outputNotWritable
         }
@@ -56,6 +58,8 @@ public enum RunError: SegmentError, Equatable {
             return "output \(p) exists. Pass --continue to skip finished cases or --overwrite to replace them."
         case .cannotCreateFolder(let p, let reason):
             return "cannot create the output folder \(p): \(reason). Check the parent folder exists and is writable."
+        case .notARunReport(let p, let reason):
+            return "\(p) is not a run report of `segment run --report` (\(reason)). Give the reports the shards wrote."
         case .referenceGrid(let input, let reference, let problem):
             return "reference \(reference) is not on the grid of \(input) (\(problem)): give the reference segmentation of this image."
         case .referenceMissing(let name, let folder):

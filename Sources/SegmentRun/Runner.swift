@@ -33,13 +33,22 @@ public enum Runner {
         try o.validate()
         let plan = try CasePlanner.plan(o.planRequest)
         let modelPath = try ModelLocator.resolve(explicit: o.model)
-        let model = try ModelFile.open(modelPath)
-        if o.pngValues == .binary && model.metadata.config.numClasses > 2 && plan.cases.contains(where: { $0.kind == .png }) {
-            throw RunError.usage("--png-values binary writes 0/255 masks for a two-class model, but \(modelPath) has "
-                                 + "\(model.metadata.config.numClasses) classes. Use --png-values label.")
-        }
-        for p in [model.metadata.preprocessing.imageOrder, model.metadata.preprocessing.labelOrder] where !Zoom.supportedOrders.contains(p) {
-            throw RunError.unsupportedModel(path: modelPath, reason: "it resamples with spline order \(p); this tool does orders 0, 1 and 3")
+        // The model: validated, checked against the options, its weights copied into the engine; the file's mapping
+        // is released at the end of this scope (only its metadata is kept).
+        let metadata: ModelMetadata, modelRecord: ModelRecord, engine: SwinUNetEngine
+        do {
+            let model = try ModelFile.open(modelPath)
+            let classes = model.metadata.config.numClasses
+            if o.pngValues == .binary && classes > 2 && plan.cases.contains(where: { $0.kind == .png }) {
+                throw RunError.usage("--png-values binary writes 0/255 masks for a two-class model, but \(modelPath) has "
+                                     + "\(classes) classes. Use --png-values label.")
+            }
+            for p in [model.metadata.preprocessing.imageOrder, model.metadata.preprocessing.labelOrder] where !Zoom.supportedOrders.contains(p) {
+                throw RunError.unsupportedModel(path: modelPath, reason: "it resamples with spline order \(p); this tool does orders 0, 1 and 3")
+            }
+            engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch)
+            metadata = model.metadata
+            modelRecord = ModelRecord(model)
         }
 
         for folder in plan.outputFolders {
@@ -49,10 +58,8 @@ public enum Runner {
         let cleanup = try guardExecutable.map { try CleanupGuard(folders: plan.outputFolders, executable: $0) }
         defer { cleanup?.finish() }
 
-        let engine = try SwinUNetEngine(config: model.metadata.config, threads: o.threads, maxBatch: o.batch,
-                                        source: model.path, weights: { try model.floats($0) })
         let progress = Progress(mode: Progress.mode(quiet: o.quiet), totalCases: plan.cases.count)
-        let segmenter = Segmenter(model: model, engine: engine, options: o, progress: progress)
+        let segmenter = Segmenter(metadata: metadata, engine: engine, options: o, progress: progress)
 
         var records: [CaseRecord] = []
         var errors: [SegmentError] = []
@@ -96,10 +103,10 @@ public enum Runner {
         var report = RunReport(tool: "segment", toolVersion: o.toolVersion, commandLine: o.commandLine,
                                workingDirectory: FileManager.default.currentDirectoryPath,
                                started: ISO8601DateFormatter().string(from: started), wallTimeSeconds: seconds,
-                               exitCode: Int(exit.rawValue), model: ModelRecord(model), options: o.record,
+                               exitCode: Int(exit.rawValue), model: modelRecord, options: o.record,
                                summary: summary, cases: records)
         if o.reference != nil {
-            let names = model.metadata.classNames
+            let names = metadata.classNames
             report.scores = ScoreReport(cases: scores, labels: Array(1..<names.count),
                                         classNames: Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.offset, $0.element) }),
                                         policy: ScoringPolicy(), tool: "segment \(o.toolVersion)")
@@ -111,6 +118,19 @@ public enum Runner {
         guard exit != .success else { return }
         if !plan.isFolder { throw errors[0] }
         throw RunFailure(exitCode: exit, failed: failed, total: records.count)
+    }
+
+    /// `--merge-reports`: merges shard reports into `report` and/or stdout (`json`).
+    public static func mergeReports(_ paths: [String], report: String?, json: Bool, toolVersion: String, commandLine: [String]) throws {
+        guard report != nil || json else { throw RunError.usage("--merge-reports writes the merged report: give --report FILE or --json.") }
+        let merged = try RunReport.merge(paths: paths, toolVersion: toolVersion, commandLine: commandLine)
+        if let report {
+            if paths.contains(where: { CasePlanner.canonical($0) == CasePlanner.canonical(report) }) {
+                throw RunError.outputIsInput(output: report, input: report)
+            }
+            try AtomicFile.write(try merged.json(), to: report)
+        }
+        if json { FileHandle.standardOutput.write(try merged.json()) }
     }
 
     /// An unexpected error (a bug): exit 1.

@@ -13,7 +13,7 @@ import SegmentImaging
 import SegmentMetrics
 
 final class Segmenter {
-    let model: ModelFile
+    let metadata: ModelMetadata
     let engine: SwinUNetEngine
     let options: RunOptions
     let progress: Progress
@@ -27,11 +27,11 @@ final class Segmenter {
     private var labels: [UInt8]         // (batch, S, S)
     private var probabilities: [Float]  // (batch, nc, S, S); empty without --probabilities
 
-    init(model: ModelFile, engine: SwinUNetEngine, options: RunOptions, progress: Progress) {
-        self.model = model; self.engine = engine; self.options = options; self.progress = progress
-        pre = model.metadata.preprocessing
-        S = model.metadata.config.imgSize
-        nc = model.metadata.config.numClasses
+    init(metadata: ModelMetadata, engine: SwinUNetEngine, options: RunOptions, progress: Progress) {
+        self.metadata = metadata; self.engine = engine; self.options = options; self.progress = progress
+        pre = metadata.preprocessing
+        S = metadata.config.imgSize
+        nc = metadata.config.numClasses
         batch = options.batch
         input = [Float](repeating: 0, count: batch * 3 * S * S)
         labels = [UInt8](repeating: 0, count: batch * S * S)
@@ -285,7 +285,7 @@ final class Segmenter {
     private func labelRecords(_ mask: [UInt8], voxelMillilitres: Double?) -> [LabelRecord] {
         var counts = [Int](repeating: 0, count: 256)
         mask.withUnsafeBufferPointer { for v in $0 { counts[Int(v)] += 1 } }
-        let names = model.metadata.classNames
+        let names = metadata.classNames
         return counts.indices.filter { counts[$0] > 0 }.map { l in
             LabelRecord(label: l, name: l < names.count ? names[l] : "label \(l)", voxels: counts[l],
                         volumeMl: voxelMillilitres.map { Double(counts[l]) * $0 })

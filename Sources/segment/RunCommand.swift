@@ -76,11 +76,20 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("ref"), help: "Reference mask (a file, or a folder matched by case name): adds scores to the report.")
     var reference: String?
 
+    @Option(name: .customLong("merge-reports"), parsing: .upToNextOption,
+            help: "Merge the run reports of a folder's shards (with --report FILE and/or --json) instead of running.")
+    var mergeReports: [String] = []
+
     @Option(name: .customLong(String(CleanupGuard.flag.dropFirst(2))), help: .hidden)
     var cleanupGuard: String?
 
     func run() throws {
         if let spec = cleanupGuard { Foundation.exit(CleanupGuard.serve(spec: spec)) }
+        if !mergeReports.isEmpty {
+            guard input == nil && output == nil else { throw ValidationError("--merge-reports takes report files, not an input or -o") }
+            return try Runner.mergeReports(mergeReports, report: report, json: json, toolVersion: SegmentVersion.string,
+                                           commandLine: CommandLine.arguments)
+        }
         guard let input else { throw ValidationError("give an input file or folder: segment INPUT -o OUTPUT") }
         guard let output else { throw ValidationError("give the output with -o (a mask file, or a folder for a folder input)") }
         var o = RunOptions(input: input, output: output)

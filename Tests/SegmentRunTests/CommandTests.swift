@@ -167,6 +167,46 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(r.status, 2, r.stderr)
     }
 
+    /// The reports of the shards merge into the report of the whole folder (cases, summary, --ref scores).
+    func testShardReportsMerge() throws {
+        let cases = try makeCases([("phantom.nii.gz", "a.nii.gz"), ("phantom_flipx.nii.gz", "b.nii.gz"),
+                                   ("phantom_lps.nii.gz", "c.nii.gz")])
+        let refs = dir.appendingPathComponent("refs")
+        try FileManager.default.createDirectory(at: refs, withIntermediateDirectories: true)
+        for (name, fixture) in [("a", "expected_band.nii.gz"), ("b", "expected_random_flipx.nii.gz"), ("c", "expected_band_lps.nii.gz")] {
+            try RunFixtures.copy(fixture, to: refs, as: name + ".nii.gz")
+        }
+        func run(_ extra: [String], file: String) throws -> RunReport {
+            let path = dir.appendingPathComponent(file).path
+            let r = try RunFixtures.segment([cases.path, "-o", dir.appendingPathComponent("masks").path, "--model", band,
+                                             "--ref", refs.path, "--report", path, "--overwrite"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try report(path)
+        }
+        let whole = try run([], file: "whole.json")
+        _ = try run(["--shard", "0/2"], file: "s0.json")
+        _ = try run(["--shard", "1/2"], file: "s1.json")
+        let all = dir.appendingPathComponent("all.json").path
+        let r = try RunFixtures.segment(["--merge-reports", dir.appendingPathComponent("s1.json").path,
+                                         dir.appendingPathComponent("s0.json").path, "--report", all])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let merged = try report(all)
+        XCTAssertEqual(merged.cases.map(\.name), ["a", "b", "c"])
+        XCTAssertEqual(merged.cases.map(\.labels), whole.cases.map(\.labels))
+        XCTAssertEqual(merged.summary, whole.summary)
+        XCTAssertEqual(merged.model, whole.model)
+        XCTAssertEqual(merged.exitCode, 0)
+        let (m, w) = (try XCTUnwrap(merged.scores), try XCTUnwrap(whole.scores))
+        XCTAssertEqual(m.metricPerCase, w.metricPerCase)
+        XCTAssertEqual(m.foregroundMean["Dice"]!, w.foregroundMean["Dice"]!, accuracy: 1e-12)
+        XCTAssertLessThan(m.foregroundMean["Dice"]!, 1, "case b's reference differs")
+
+        // A case twice, or a file that is not a run report, is refused.
+        let s0 = dir.appendingPathComponent("s0.json").path
+        XCTAssertEqual(try RunFixtures.segment(["--merge-reports", s0, s0, "--json"]).status, 2)
+        XCTAssertEqual(try RunFixtures.segment(["--merge-reports", s0, try TestSupport.fixture("run/band.json").path, "--json"]).status, 3)
+    }
+
     // MARK: exit codes
 
     func testUsageErrorsExit2() throws {

@@ -7,9 +7,14 @@ typealias I8 = SIMD8<Int32>
 
 @inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
 @inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
-// Lane-wise max / min as compare + select (the standard library's pointwiseMax/Min are not inlined).
+// Lane-wise max / min as compare + select (the standard library's pointwiseMax/Min are not inlined), and the
+// largest lane by halving.
 @inline(__always) func max8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .> a) }
 @inline(__always) func min8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
+@inline(__always) func laneMax(_ a: F8) -> Float {
+    let m4 = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+    return max(max(m4[0], m4[1]), max(m4[2], m4[3]))
+}
 
 // MARK: exp, erf, GELU
 
@@ -86,7 +91,7 @@ func biasSoftmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ add1: UnsafePo
         while c < n8 { let v = load8(s + c) + load8(add1 + c); store8(v, s + c); m8 = max8(m8, v); c += 8 }
         while c < n { s[c] = s[c] + add1[c]; m = max(m, s[c]); c += 1 }
     }
-    softmaxTail(s, n, max(m8.max(), m))
+    softmaxTail(s, n, max(laneMax(m8), m))
 }
 
 /// In place: s = softmax(s) over n values.

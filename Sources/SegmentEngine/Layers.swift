@@ -28,8 +28,24 @@ struct BlockWeights {
 /// Rows per tile of the row-parallel operators, and the fewest rows per thread worth a split by rows.
 let rowTile = 256
 let minRowsPerThread = 64
-/// Rows (tokens) per window group in the fused block: about this many, whole windows.
-let blockTileRows = 256
+/// Whole windows per group (tile) of the fused block: about 256 rows at C = 96, proportionally more for wider
+/// stages (up to 1024 rows), whose larger weights cost more to repack at each GEMM call.
+func groupWindows(_ g: StageGeometry) -> Int {
+    max(1, min(1024, max(256, 256 * g.dim / 96)) / g.tokensPerWindow)
+}
+
+/// Below this many rows per thread, a block runs all its windows as one tile whose GEMMs split their columns
+/// over the threads (one copy of each weight packed per thread-half instead of a whole copy per thread).
+let blockMinRowsPerThread = 128
+
+/// Rows of the largest tile `swinBlock` uses for up to `maxBatch` images of stage `g` on `threads` threads.
+func maxBlockRows(_ g: StageGeometry, maxBatch: Int, threads: Int) -> Int {
+    let N = g.tokensPerWindow
+    return (1...maxBatch).map { b -> Int in
+        let windows = b * g.windowsPerImage
+        return threads > 1 && windows * N < threads * blockMinRowsPerThread ? windows * N : min(groupWindows(g), windows) * N
+    }.max()!
+}
 
 /// Runs `body(r0, n, slot, inner)` over rows 0..<M: contiguous balanced chunks per thread, each in tiles of at
 /// most `tile` rows. If M cannot give every thread `minRowsPerThread` rows, one tile on the caller instead, with
@@ -91,7 +107,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
     let lay = WindowLayout(g, shift: shift)
     let N = lay.N, C = g.dim, heads = g.heads, d = g.headDim, nW = lay.windows
     let windowsTotal = B * nW
-    let groupWindows = max(1, blockTileRows / N)
+    let perGroup = groupWindows(g)
 
     // Windows w0..<w1 (global indices over the batch) as one tile of n = (w1-w0)*N rows.
     func group(_ w0: Int, _ w1: Int, _ slot: Int, _ inner: WorkerPool?) {
@@ -129,13 +145,13 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         for r in 0..<n { (dst + lay.token(row: w0 * N + r) * C).update(from: xs + r * C, count: C) }
     }
 
-    if pool.threads > 1 && windowsTotal < pool.threads {
-        group(0, windowsTotal, 0, pool)               // too few windows to share: split each GEMM's columns instead
+    if pool.threads > 1 && windowsTotal * N < pool.threads * blockMinRowsPerThread {
+        group(0, windowsTotal, 0, pool)               // too few rows to share: split each GEMM's columns instead
     } else {
         pool.parallelRanges(windowsTotal) { range, slot in
             var w0 = range.lowerBound
             while w0 < range.upperBound {
-                let w1 = min(w0 + groupWindows, range.upperBound)
+                let w1 = min(w0 + perGroup, range.upperBound)
                 group(w0, w1, slot, nil)
                 w0 = w1
             }
@@ -225,8 +241,9 @@ enum HeadOutput {
     case labels(UnsafeMutablePointer<UInt8>, probabilities: UnsafeMutablePointer<Float>?)  // (B, H, W), (B, nc, H, W)
 }
 
-/// Tokens per tile of the output head (each becomes P*P pixels).
-let headTileTokens = 32
+/// Tokens per tile of the output head (each becomes P*P pixels; 128 tokens = 2048 pixels, ~860 KB at E = 96):
+/// every tile repacks the (P*P*E, E) expand weight, so not fewer.
+let headTileTokens = 128
 
 /// FinalPatchExpand_X4 + output conv + argmax, fused per tile of tokens: Linear(E -> P*P*E, no bias), each
 /// token's P*P sub-rows of E channels are the pixels (P*y+p1, P*x+p2) of sub-row p1*P+p2, LayerNorm(E) in place,

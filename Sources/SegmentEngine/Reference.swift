@@ -5,7 +5,6 @@ import Foundation
 import SegmentFormat
 
 enum Reference {
-    static func exp(_ x: Float) -> Float { Float(Foundation.exp(Double(x))) }
     static func gelu(_ x: Float) -> Float { Float(0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))) }
 
     /// Softmax of one row.

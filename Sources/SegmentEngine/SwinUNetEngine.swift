@@ -169,8 +169,7 @@ public final class SwinUNetEngine {
         let rows = maxRowTile(rowTile, threads: threads)
         var tile = rows * config.inChans * config.patchSize * config.patchSize
         for g in geo {
-            let N = g.tokensPerWindow
-            let blockRows = max(max(1, blockTileRows / N), threads - 1) * N
+            let blockRows = maxBlockRows(g, maxBatch: maxBatch, threads: threads)
             tile = max(tile, blockRows * (2 * g.dim + max(3 * g.dim, config.mlpHidden(g.dim))))
             tile = max(tile, rows * 4 * g.dim)        // merging gathers 4C; expanding makes 2C
         }

@@ -53,6 +53,18 @@ final class EngineBehaviourTests: XCTestCase {
         assertClose(passes, c.io["logits"], tol: EngineVsPyTorchTests.tolerance, "maxBatch 2 vs PyTorch")
     }
 
+    /// More threads than windows at some stages and batches below maxBatch: every tiling mode and the scratch
+    /// sized for the largest of them.
+    func testManyThreadsSmallBatches() throws {
+        let c = try EngineCase("small3")
+        let engine = try c.engine(threads: 5, maxBatch: c.batch)
+        let per = c.input.count / c.batch, perOut = c.io["logits"].count / c.batch
+        for b in 1...c.batch {
+            let got = engine.logits(Array(c.input[0..<(b * per)]), batch: b, channels: c.channels)
+            assertClose(got, Array(c.io["logits"][0..<(b * perOut)]), tol: EngineVsPyTorchTests.tolerance, "threads 5 batch \(b)")
+        }
+    }
+
     // MARK: model files
 
     /// f32 model file == the weights bound directly (bit for bit); f16 / bf16 files == PyTorch run with the

@@ -1,6 +1,7 @@
 // safetensors: a little-endian u64 N, an N-byte JSON header {name: {dtype, shape, data_offsets: [begin, end]},
 // "__metadata__": {...}}, then the data; offsets are relative to the end of the header. No code, only bounds to check.
 import Foundation
+import SegmentCore
 
 enum Safetensors {
     static let dtypes: [String: ElementType] = [

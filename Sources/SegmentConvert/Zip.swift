@@ -2,6 +2,7 @@
 // (zip64 too), checks every offset and size against the file, and hands out stored (uncompressed) entries as
 // views of the mapped file after checking their CRC-32. Compressed, encrypted or multi-disk archives are refused:
 // PyTorch never writes them.
+import SegmentCore
 
 struct ZipEntry {
     let name: String

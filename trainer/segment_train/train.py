@@ -42,7 +42,8 @@ def atomic_write(path: str, write) -> None:
     half a file, and a failed write leaves no temporary file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    # The name keeps an extension: torch.save refuses a dot-file name without one ("invalid file name").
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)

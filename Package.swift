@@ -5,6 +5,7 @@
 //   SegmentCore           exit codes, the user-facing error protocol, atomic file writes
 //   SegmentFormat         the model file: layout, metadata, the Swin-UNet tensor spec, reader (mmap + validation), writer
 //   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
+//   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
 //   SegmentEngine         fused CPU kernels (with naive references) and the Swin-UNet forward graph
 //   SegmentImaging        NIfTI and PNG I/O, resampling (scipy.ndimage.zoom semantics), orientation
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
@@ -33,7 +34,8 @@ let package = Package(
         .target(name: "SegmentFormat", dependencies: ["SegmentCore"]),
         .target(name: "SegmentConvert",
                 dependencies: ["SegmentCore", "SegmentFormat"]),
-        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "CBLAS"], swiftSettings: release),
+        .target(name: "SegmentKernels"),
+        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels", "CBLAS"], swiftSettings: release),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",
@@ -53,7 +55,7 @@ let package = Package(
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
-        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
         .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),

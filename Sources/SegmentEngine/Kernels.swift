@@ -1,6 +1,7 @@
 // Fast elementwise kernels (8 lanes at a time) and the GEMM wrapper. Their naive twins are in Reference.swift and
 // Tests/SegmentEngineTests/KernelTests.swift checks each pair.
 import CBLAS
+import SegmentKernels
 
 typealias F8 = SIMD8<Float>
 typealias I8 = SIMD8<Int32>
@@ -154,6 +155,29 @@ func addRow(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: In
 
 // MARK: GEMM
 
+/// A Linear weight W (N, K) (PyTorch's (out, in)) packed once, at load, for segment's own GEMM
+/// (Sources/SegmentKernels): panels of 32 output columns stored k-major, so no GEMM call ever repacks a weight.
+struct PackedWeight {
+    let data: UnsafePointer<Float>   // seg_packed_floats(N, K) floats: ceil(N/32) panels of (K, 32)
+    let N: Int                       // output features
+    let K: Int                       // input features
+
+    static func floats(N: Int, K: Int) -> Int { seg_packed_floats(Int32(N), Int32(K)) }
+
+    /// Packs `w` (N, K) row-major into `into` (PackedWeight.floats(N:K:) floats).
+    init(packing w: UnsafePointer<Float>, N: Int, K: Int, into: UnsafeMutablePointer<Float>) {
+        seg_pack_nt(w, Int32(N), Int32(K), Int32(K), into)
+        (data, self.N, self.K) = (UnsafePointer(into), N, K)
+    }
+
+    /// W (N, K) row-major again (for the naive references).
+    func unpacked() -> [Float] {
+        var w = [Float](repeating: 0, count: N * K)
+        for n in 0..<N { for k in 0..<K { w[n * K + k] = data[(n / 32) * 32 * K + k * 32 + n % 32] } }
+        return w
+    }
+}
+
 /// What a linear layer does to its output columns after the product.
 enum Epilogue {
     case none
@@ -161,34 +185,28 @@ enum Epilogue {
     case biasGELU(UnsafePointer<Float>)
 }
 
-/// out (M, N; row stride ldo) = beta * out + x (M, K; row stride ldx) · W^T, W being a PyTorch Linear weight
-/// (N, K) row-major, then the epilogue. With `pool`, the N columns are split over its threads (for small M,
-/// where splitting rows would leave too few per thread); without, one single-threaded cblas_sgemm.
-func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int, _ W: UnsafePointer<Float>, N: Int,
+/// out (M, N; row stride ldo) = beta * out + x (M, K; row stride ldx) · W[:, k0 ..< k0+K]^T, then the epilogue
+/// (bias, GELU) applied in the GEMM's registers; beta is 0 or 1. K defaults to all of W's input features. With
+/// `pool`, the N columns are split over its threads in whole 32-column panels (for small M, where splitting rows
+/// would leave too few per thread); the result is bit-identical for any split.
+func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int = 0, _ W: PackedWeight,
             _ out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 0, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
     guard M > 0 else { return }
-    let bias: UnsafePointer<Float>?, gelu: Bool
+    precondition(beta == 0 || beta == 1, "linear: beta must be 0 or 1")
+    let K = K ?? W.K, N = W.N
+    let bias: UnsafePointer<Float>?, gelu: Int32
     switch epilogue {
-    case .none: (bias, gelu) = (nil, false)
-    case .bias(let b): (bias, gelu) = (b, false)
-    case .biasGELU(let b): (bias, gelu) = (b, true)
+    case .none: (bias, gelu) = (nil, 0)
+    case .bias(let b): (bias, gelu) = (b, 0)
+    case .biasGELU(let b): (bias, gelu) = (b, 1)
     }
     func columns(_ n0: Int, _ n1: Int) {
-        let n = n1 - n0
-        if beta == 0, let bias {
-            // Start from the bias and accumulate: saves OpenBLAS's zeroing pass and a bias pass over the output.
-            for r in 0..<M { (out + r * ldo + n0).update(from: bias + n0, count: n) }
-            gemmNT(M: M, N: n, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: 1)
-        } else {
-            gemmNT(M: M, N: n, K: K, x, lda: ldx, W + n0 * K, ldb: K, out + n0, ldc: ldo, beta: beta)
-            if let bias { for r in 0..<M { addRow(out + r * ldo + n0, bias + n0, n) } }
-        }
-        if gelu { for r in 0..<M { geluRow(out + r * ldo + n0, n) } }
+        seg_gemm_packed(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data, Int32(W.K), Int32(k0),
+                        out, Int32(ldo), bias, beta == 1 ? 1 : 0, gelu)
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
-        // Column blocks of a multiple of 16, so each thread's sgemm calls use whole micro-kernel panels.
-        let blocks = (N + 15) / 16
-        pool.parallelRanges(blocks) { range, _ in columns(range.lowerBound * 16, min(N, range.upperBound * 16)) }
+        let panels = (N + 31) / 32
+        pool.parallelRanges(panels) { range, _ in columns(range.lowerBound * 32, min(N, range.upperBound * 32)) }
     } else {
         columns(0, N)
     }

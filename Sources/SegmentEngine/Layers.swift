@@ -18,11 +18,11 @@ struct Scratch {
 struct BlockWeights {
     let norm1W, norm1B: UnsafePointer<Float>     // (C)
     let bias: UnsafePointer<Float>               // (heads, N, N) relative position bias, gathered dense
-    let qkvW, qkvB: UnsafePointer<Float>         // (3C, C), (3C); q rows pre-scaled by head_dim^-0.5
-    let projW, projB: UnsafePointer<Float>       // (C, C), (C)
+    let qkvW: PackedWeight, qkvB: UnsafePointer<Float>     // (3C, C), (3C); q rows pre-scaled by head_dim^-0.5
+    let projW: PackedWeight, projB: UnsafePointer<Float>   // (C, C), (C)
     let norm2W, norm2B: UnsafePointer<Float>     // (C)
-    let fc1W, fc1B: UnsafePointer<Float>         // (hidden, C), (hidden)
-    let fc2W, fc2B: UnsafePointer<Float>         // (C, hidden), (C)
+    let fc1W: PackedWeight, fc1B: UnsafePointer<Float>     // (hidden, C), (hidden)
+    let fc2W: PackedWeight, fc2B: UnsafePointer<Float>     // (C, hidden), (C)
 }
 
 /// Rows per tile of the row-parallel operators, and the fewest rows per thread worth a split by rows.
@@ -73,7 +73,7 @@ func maxRowTile(_ tile: Int, threads: Int) -> Int { max(tile, threads * minRowsP
 /// PatchEmbed: Conv2d(inChans, E, k=P, s=P) as im2col gather + GEMM + bias, then LayerNorm(E).
 /// input (B, channels, H, W); out (B, (H/P)^2, E). A 1-channel input feeds all inChans (the reference repeats it).
 func patchEmbed(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, _ cfg: SwinUNetConfig,
-                w: UnsafePointer<Float>, b: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
+                w: PackedWeight, b: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
                 out: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: Scratch) {
     let P = cfg.patchSize, H = cfg.imgSize, R = cfg.patchesResolution, E = cfg.embedDim, Cin = cfg.inChans
     let K = Cin * P * P
@@ -90,7 +90,7 @@ func patchEmbed(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, _ cf
                 }
             }
         }
-        linear(patches, ldx: K, M: n, K: K, w, N: E, out + r0 * E, ldo: E, .bias(b), pool: inner)
+        linear(patches, ldx: K, M: n, w, out + r0 * E, ldo: E, .bias(b), pool: inner)
         for r in 0..<n { layerNormRow(out + (r0 + r) * E, out + (r0 + r) * E, E, normW, normB) }
     }
 }
@@ -120,7 +120,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
             (xs + r * C).update(from: src + t * C, count: C)
             layerNormRow(xs + r * C, xn + r * C, C, w.norm1W, w.norm1B)
         }
-        linear(xn, ldx: C, M: n, K: C, w.qkvW, N: 3 * C, big, ldo: 3 * C, .bias(w.qkvB), pool: inner)
+        linear(xn, ldx: C, M: n, w.qkvW, big, ldo: 3 * C, .bias(w.qkvB), pool: inner)
         // Attention: (window, head) pairs; q, k, v of head h are columns h*d, C + h*d, 2C + h*d of the qkv tile.
         func attention(_ pair: Int, _ scores: UnsafeMutablePointer<Float>) {   // scores (N, N)
             let wl = pair / heads, h = pair % heads
@@ -138,10 +138,10 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         } else {
             for p in 0..<pairs { attention(p, scratch.scores(slot)) }
         }
-        linear(xn, ldx: C, M: n, K: C, w.projW, N: C, xs, ldo: C, beta: 1, .bias(w.projB), pool: inner)
+        linear(xn, ldx: C, M: n, w.projW, xs, ldo: C, beta: 1, .bias(w.projB), pool: inner)
         for r in 0..<n { layerNormRow(xs + r * C, xn + r * C, C, w.norm2W, w.norm2B) }
-        linear(xn, ldx: C, M: n, K: C, w.fc1W, N: hidden, big, ldo: hidden, .biasGELU(w.fc1B), pool: inner)
-        linear(big, ldx: hidden, M: n, K: hidden, w.fc2W, N: C, xs, ldo: C, beta: 1, .bias(w.fc2B), pool: inner)
+        linear(xn, ldx: C, M: n, w.fc1W, big, ldo: hidden, .biasGELU(w.fc1B), pool: inner)
+        linear(big, ldx: hidden, M: n, w.fc2W, xs, ldo: C, beta: 1, .bias(w.fc2B), pool: inner)
         for r in 0..<n { (dst + lay.token(row: w0 * N + r) * C).update(from: xs + r * C, count: C) }
     }
 
@@ -164,7 +164,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
 /// PatchMerging(C): token map (B, R*R, C) -> (B, (R/2)^2, 2C). Per output token, gather the 2x2 neighbours in the
 /// order [(2y,2x), (2y+1,2x), (2y,2x+1), (2y+1,2x+1)] into 4C channels, LayerNorm(4C), Linear(4C -> 2C, no bias).
 func patchMerging(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, dim C: Int,
-                  normW: UnsafePointer<Float>, normB: UnsafePointer<Float>, reduction: UnsafePointer<Float>,
+                  normW: UnsafePointer<Float>, normB: UnsafePointer<Float>, reduction: PackedWeight,
                   out: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: Scratch) {
     let Ro = R / 2
     forRowTiles(B * Ro * Ro, tile: rowTile, pool: pool) { r0, n, slot, inner in
@@ -178,19 +178,19 @@ func patchMerging(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, 
             }
             layerNormRow(cat + r * 4 * C, cat + r * 4 * C, 4 * C, normW, normB)
         }
-        linear(cat, ldx: 4 * C, M: n, K: 4 * C, reduction, N: 2 * C, out + r0 * 2 * C, ldo: 2 * C, .none, pool: inner)
+        linear(cat, ldx: 4 * C, M: n, reduction, out + r0 * 2 * C, ldo: 2 * C, .none, pool: inner)
     }
 }
 
 /// PatchExpand(C): token map (B, R*R, C) -> (B, (2R)^2, C/2). Linear(C -> 2C, no bias), then output token
 /// (2y+p1, 2x+p2) takes channels (p1*2 + p2)*C/2 ..< +C/2 of input token (y, x), LayerNorm(C/2).
-func patchExpand(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, dim C: Int, expand: UnsafePointer<Float>,
+func patchExpand(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, dim C: Int, expand: PackedWeight,
                  normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
                  out: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: Scratch) {
     let c = C / 2, Ro = 2 * R
     forRowTiles(B * R * R, tile: rowTile, pool: pool) { r0, n, slot, inner in
         let wide = scratch.tile(slot)                 // (n, 2C) = (n, p1, p2, C/2)
-        linear(src + r0 * C, ldx: C, M: n, K: C, expand, N: 2 * C, wide, ldo: 2 * C, .none, pool: inner)
+        linear(src + r0 * C, ldx: C, M: n, expand, wide, ldo: 2 * C, .none, pool: inner)
         for r in 0..<n {
             let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R
             for p1 in 0..<2 { for p2 in 0..<2 {
@@ -202,29 +202,14 @@ func patchExpand(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, d
 }
 
 /// concat_back_dim: out (B*L, C) = [x | skip] · W^T + b with W (C, 2C), as two accumulated GEMMs over the
-/// column halves of W (no concatenated copy).
+/// input-feature halves of the packed W (no concatenated copy).
 func concatBack(_ x: UnsafePointer<Float>, _ skip: UnsafePointer<Float>, rows M: Int, dim C: Int,
-                w: UnsafePointer<Float>, b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+                w: PackedWeight, b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, pool: WorkerPool) {
     forRowTiles(M, tile: rowTile, pool: pool) { r0, n, _, inner in
-        // W[:, :C] and W[:, C:] are (C, C) blocks with row stride 2C.
         let o = out + r0 * C
-        if let inner, inner.threads > 1 {
-            inner.parallelRanges((C + 15) / 16) { range, _ in
-                let n0 = range.lowerBound * 16, n1 = min(C, range.upperBound * 16)
-                concatColumns(x + r0 * C, skip + r0 * C, n, C, w, b, o, n0, n1)
-            }
-        } else {
-            concatColumns(x + r0 * C, skip + r0 * C, n, C, w, b, o, 0, C)
-        }
+        linear(x + r0 * C, ldx: C, M: n, K: C, k0: 0, w, o, ldo: C, .bias(b), pool: inner)
+        linear(skip + r0 * C, ldx: C, M: n, K: C, k0: C, w, o, ldo: C, beta: 1, .none, pool: inner)
     }
-}
-
-@inline(__always)
-private func concatColumns(_ x: UnsafePointer<Float>, _ skip: UnsafePointer<Float>, _ n: Int, _ C: Int,
-                           _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n0: Int, _ n1: Int) {
-    gemmNT(M: n, N: n1 - n0, K: C, x, lda: C, w + n0 * 2 * C, ldb: 2 * C, o + n0, ldc: C)
-    gemmNT(M: n, N: n1 - n0, K: C, skip, lda: C, w + n0 * 2 * C + C, ldb: 2 * C, o + n0, ldc: C, beta: 1)
-    for r in 0..<n { addRow(o + r * C + n0, b + n0, n1 - n0) }
 }
 
 /// LayerNorm(C) in place over the rows of a token map.
@@ -242,7 +227,7 @@ enum HeadOutput {
 }
 
 /// Tokens per tile of the output head (each becomes P*P pixels; 128 tokens = 2048 pixels, ~860 KB at E = 96):
-/// every tile repacks the (P*P*E, E) expand weight, so not fewer.
+/// the expand weight is streamed once per tile.
 let headTileTokens = 128
 
 /// FinalPatchExpand_X4 + output conv + argmax, fused per tile of tokens: Linear(E -> P*P*E, no bias), each
@@ -250,17 +235,17 @@ let headTileTokens = 128
 /// class GEMM with the 1x1 conv weight (nc, E), then logits (or softmax + first-maximum argmax) per pixel.
 /// `features`, when given (tests), receives the normalised pixel features (B, H*W, E).
 func outputHead(_ src: UnsafePointer<Float>, batch B: Int, _ cfg: SwinUNetConfig,
-                expand: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
-                classW: UnsafePointer<Float>, output: HeadOutput, features: UnsafeMutablePointer<Float>?,
+                expand: PackedWeight, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
+                classW: PackedWeight, output: HeadOutput, features: UnsafeMutablePointer<Float>?,
                 pool: WorkerPool, scratch: Scratch) {
     let R = cfg.patchesResolution, P = cfg.patchSize, E = cfg.embedDim, nc = cfg.numClasses, H = cfg.imgSize
     let sub = P * P
     forRowTiles(B * R * R, tile: headTileTokens, pool: pool) { r0, n, slot, inner in
         let pix = scratch.tile(slot)                  // (n*sub, E) pixel features
         let cls = pix + n * sub * E                   // (n*sub, nc) class scores
-        linear(src + r0 * E, ldx: E, M: n, K: E, expand, N: sub * E, pix, ldo: sub * E, .none, pool: inner)
+        linear(src + r0 * E, ldx: E, M: n, expand, pix, ldo: sub * E, .none, pool: inner)
         for q in 0..<(n * sub) { layerNormRow(pix + q * E, pix + q * E, E, normW, normB) }
-        linear(pix, ldx: E, M: n * sub, K: E, classW, N: nc, cls, ldo: nc, .none, pool: inner)
+        linear(pix, ldx: E, M: n * sub, classW, cls, ldo: nc, .none, pool: inner)
         for r in 0..<n {
             let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R
             for s in 0..<sub {

@@ -41,6 +41,12 @@ enum Reference {
         return y
     }
 
+    /// The same with a packed weight (unpacked first).
+    static func linear(_ x: [Float], _ K: Int, _ W: PackedWeight, _ N: Int, _ bias: UnsafePointer<Float>?) -> [Float] {
+        precondition(W.N == N && W.K == K, "Reference.linear: weight shape")
+        return W.unpacked().withUnsafeBufferPointer { linear(x, K, $0.baseAddress!, N, bias) }
+    }
+
     /// torch.roll of a (B, R, R, C) map by (s, s) on the two grid axes: out[y][x] = in[(y - s) mod R][(x - s) mod R].
     static func roll(_ x: [Float], _ B: Int, _ R: Int, _ C: Int, _ s: Int) -> [Float] {
         var y = x

@@ -1,6 +1,7 @@
 // The Swin-UNet forward on the CPU: binds a model's tensors by their SwinUNetSpec names, preallocates every
 // buffer for `maxBatch` slices, and runs the fused operators of Layers.swift. fp32 compute throughout.
 import CBLAS
+import SegmentKernels
 import Foundation
 import SegmentCore
 import SegmentFormat
@@ -33,15 +34,17 @@ public final class SwinUNetEngine {
         let mask: UnsafePointer<Float>?      // (nW, N, N) for the shifted (odd) blocks, nil if the stage has no shift
         let masked: [Bool]                   // per window: does its mask hold any -100
     }
-    private struct Resample { let w, normW, normB: UnsafePointer<Float> }
-    private let embedW, embedB, embedNormW, embedNormB: UnsafePointer<Float>
+    private struct Resample { let w: PackedWeight; let normW, normB: UnsafePointer<Float> }
+    private let embedW: PackedWeight
+    private let embedB, embedNormW, embedNormB: UnsafePointer<Float>
     private let encoder: [Stage]
     private let merges: [Resample]           // layers.i.downsample, i < L-1 (w = reduction)
     private let normW, normB: UnsafePointer<Float>
     private let decoder: [Stage]             // decoder[k-1] = layers_up.k, k = 1..<L
     private let expands: [Resample]          // expands[k] = the PatchExpand after decoder step k (k = 0 is layers_up.0)
-    private let concatW: [UnsafePointer<Float>], concatB: [UnsafePointer<Float>]   // concat_back_dim.k at [k-1]
-    private let normUpW, normUpB, upW, upNormW, upNormB, classW: UnsafePointer<Float>
+    private let concatW: [PackedWeight], concatB: [UnsafePointer<Float>]   // concat_back_dim.k at [k-1]
+    private let normUpW, normUpB, upNormW, upNormB: UnsafePointer<Float>
+    private let upW, classW: PackedWeight
 
     // Activations for maxBatch slices.
     private let skips: [UnsafeMutablePointer<Float>]   // skip i = input of encoder stage i, (B, L_i, C_i)
@@ -106,28 +109,44 @@ public final class SwinUNetEngine {
         self.memory = memory
         let allocate = memory.floats
 
-        // Weights: one arena, tensors in spec order.
+        // Weights: one arena, tensors in spec order; Linear (and conv-as-GEMM) weights are stored packed for the
+        // GEMM kernel instead of raw (the raw values pass through one reusable staging buffer).
         let specs = config.expectedTensors()
-        let arena = allocate(specs.reduce(0) { $0 + $1.count })
-        var bound: [String: UnsafePointer<Float>] = [:]
+        func packedShape(_ spec: TensorSpec) -> (N: Int, K: Int)? {
+            Self.isGEMMWeight(spec.name) ? (spec.shape[0], spec.count / spec.shape[0]) : nil
+        }
+        let arena = allocate(specs.reduce(0) { total, spec in
+            total + (packedShape(spec).map { PackedWeight.floats(N: $0.N, K: $0.K) } ?? spec.count)
+        })
+        let staging = UnsafeMutableBufferPointer<Float>.allocate(capacity: specs.map(\.count).max() ?? 1)
+        defer { staging.deallocate() }
+        var bound: [String: UnsafePointer<Float>] = [:], packed: [String: PackedWeight] = [:]
         var offset = 0
         for spec in specs {
-            try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
-            bound[spec.name] = UnsafePointer(arena + offset)
-            offset += spec.count
+            if let (N, K) = packedShape(spec) {
+                let raw = UnsafeMutableBufferPointer(rebasing: staging[0..<spec.count])
+                try fill(spec, raw)
+                packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
+                offset += PackedWeight.floats(N: N, K: K)
+            } else {
+                try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
+                bound[spec.name] = UnsafePointer(arena + offset)
+                offset += spec.count
+            }
         }
         func t(_ name: String) -> UnsafePointer<Float> { bound[name]! }   // every spec name is bound above
+        func tp(_ name: String) -> PackedWeight { packed[name]! }
 
         func stage(_ prefix: String, _ g: StageGeometry) -> Stage {
             let blocks = (0..<g.depth).map { j -> BlockWeights in
                 let p = "\(prefix).blocks.\(j)."
                 return BlockWeights(norm1W: t(p + "norm1.weight"), norm1B: t(p + "norm1.bias"),
                                     bias: t(p + "attn.relative_position_bias"),
-                                    qkvW: t(p + "attn.qkv.weight"), qkvB: t(p + "attn.qkv.bias"),
-                                    projW: t(p + "attn.proj.weight"), projB: t(p + "attn.proj.bias"),
+                                    qkvW: tp(p + "attn.qkv.weight"), qkvB: t(p + "attn.qkv.bias"),
+                                    projW: tp(p + "attn.proj.weight"), projB: t(p + "attn.proj.bias"),
                                     norm2W: t(p + "norm2.weight"), norm2B: t(p + "norm2.bias"),
-                                    fc1W: t(p + "mlp.fc1.weight"), fc1B: t(p + "mlp.fc1.bias"),
-                                    fc2W: t(p + "mlp.fc2.weight"), fc2B: t(p + "mlp.fc2.bias"))
+                                    fc1W: tp(p + "mlp.fc1.weight"), fc1B: t(p + "mlp.fc1.bias"),
+                                    fc2W: tp(p + "mlp.fc2.weight"), fc2B: t(p + "mlp.fc2.bias"))
             }
             guard g.shift > 0 else { return Stage(g: g, blocks: blocks, mask: nil, masked: []) }
             let (mask, masked) = WindowLayout(g, shift: g.shift).shiftedMask()
@@ -137,24 +156,24 @@ public final class SwinUNetEngine {
         }
 
         let L = config.numLayers
-        embedW = t("patch_embed.proj.weight"); embedB = t("patch_embed.proj.bias")
+        embedW = tp("patch_embed.proj.weight"); embedB = t("patch_embed.proj.bias")
         embedNormW = t("patch_embed.norm.weight"); embedNormB = t("patch_embed.norm.bias")
         encoder = (0..<L).map { stage("layers.\($0)", config.stage($0)) }
         merges = (0..<(L - 1)).map { i in
-            Resample(w: t("layers.\(i).downsample.reduction.weight"),
+            Resample(w: tp("layers.\(i).downsample.reduction.weight"),
                      normW: t("layers.\(i).downsample.norm.weight"), normB: t("layers.\(i).downsample.norm.bias"))
         }
         normW = t("norm.weight"); normB = t("norm.bias")
         decoder = (1..<L).map { stage("layers_up.\($0)", config.stage(L - 1 - $0)) }
         expands = (0..<(L - 1)).map { k in
             let p = k == 0 ? "layers_up.0." : "layers_up.\(k).upsample."
-            return Resample(w: t(p + "expand.weight"), normW: t(p + "norm.weight"), normB: t(p + "norm.bias"))
+            return Resample(w: tp(p + "expand.weight"), normW: t(p + "norm.weight"), normB: t(p + "norm.bias"))
         }
-        concatW = (1..<L).map { t("concat_back_dim.\($0).weight") }
+        concatW = (1..<L).map { tp("concat_back_dim.\($0).weight") }
         concatB = (1..<L).map { t("concat_back_dim.\($0).bias") }
         normUpW = t("norm_up.weight"); normUpB = t("norm_up.bias")
-        upW = t("up.expand.weight"); upNormW = t("up.norm.weight"); upNormB = t("up.norm.bias")
-        classW = t("output.weight")
+        upW = tp("up.expand.weight"); upNormW = t("up.norm.weight"); upNormB = t("up.norm.bias")
+        classW = tp("output.weight")
 
         // Activations.
         let B = maxBatch
@@ -293,6 +312,17 @@ public final class SwinUNetEngine {
         if case .logits(let out) = output {
             observer?("logits", UnsafeBufferPointer(start: out, count: B * cfg.numClasses * plane))
         }
+    }
+}
+
+extension SwinUNetEngine {
+    /// The tensors the engine multiplies as GEMM weights (N = shape[0] outputs, K = the rest): every Linear, the
+    /// patch-embedding conv (im2col order = its (E, Cin, P, P) layout) and the 1x1 output conv.
+    static func isGEMMWeight(_ name: String) -> Bool {
+        for suffix in ["attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight",
+                       "downsample.reduction.weight", "expand.weight"] where name.hasSuffix(suffix) { return true }
+        return name == "patch_embed.proj.weight" || name == "output.weight"
+            || (name.hasPrefix("concat_back_dim.") && name.hasSuffix(".weight"))
     }
 }
 

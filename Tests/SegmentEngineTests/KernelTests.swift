@@ -5,6 +5,7 @@ import Foundation
 import SegmentFormat
 import XCTest
 @testable import SegmentEngine
+import SegmentKernels
 
 final class KernelTests: XCTestCase {
     /// Fused operators vs the naive forward: max |diff| <= 2e-5 * max(1, max |reference|) (float32 GEMM
@@ -89,6 +90,46 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// segment's GEMM (each micro-kernel the CPU can run) against its naive twin: odd M (row remainders), N not a
+    /// multiple of 32 (masked panels), K crossing the 256 block, a K range of a wider packed weight (k0), start from
+    /// zero or accumulate, bias, GELU; and a column split at a panel boundary gives the same bits as one call.
+    func testPackedGEMMAgainstNaiveTwin() {
+        var rng = Rand(4)
+        let p = Pinned()
+        defer { seg_kernel_select(0) }
+        let isas: [Int32] = seg_kernel_isa() == 2 ? [2, 1] : [1]
+        for (M, N, Kp, K, k0) in [(1, 1, 1, 1, 0), (9, 33, 40, 40, 0), (17, 96, 600, 600, 0), (13, 70, 520, 260, 260), (8, 9, 96, 96, 0)] {
+            let a = rng.normal(M * K), w = rng.normal(N * Kp, std: 1 / Double(K).squareRoot()), bias = rng.normal(N)
+            let P = p.packed(w, N: N, K: Kp)
+            XCTAssertEqual(P.unpacked(), w, "pack / unpack round trip N=\(N) K=\(Kp)")
+            for accumulate: Int32 in [0, 1] { for gelu: Int32 in [0, 1] { for withBias in [false, true] {
+                let c0 = rng.normal(M * N)
+                var want = c0
+                want.withUnsafeMutableBufferPointer {
+                    seg_gemm_packed_ref(Int32(M), 0, Int32(N), Int32(K), p(a), Int32(K), P.data, Int32(Kp), Int32(k0),
+                                        $0.baseAddress!, Int32(N), withBias ? p(bias) : nil, accumulate, gelu)
+                }
+                for isa in isas {
+                    seg_kernel_select(isa)
+                    var got = c0, split = c0
+                    got.withUnsafeMutableBufferPointer {
+                        seg_gemm_packed(Int32(M), 0, Int32(N), Int32(K), p(a), Int32(K), P.data, Int32(Kp), Int32(k0),
+                                        $0.baseAddress!, Int32(N), withBias ? p(bias) : nil, accumulate, gelu)
+                    }
+                    split.withUnsafeMutableBufferPointer { out in
+                        for (n0, n1) in [(0, min(N, 32)), (32, N)] where n1 > n0 {
+                            seg_gemm_packed(Int32(M), Int32(n0), Int32(n1), Int32(K), p(a), Int32(K), P.data, Int32(Kp), Int32(k0),
+                                            out.baseAddress!, Int32(N), withBias ? p(bias) : nil, accumulate, gelu)
+                        }
+                    }
+                    let what = "GEMM isa \(isa) M=\(M) N=\(N) K=\(K) k0=\(k0) acc=\(accumulate) gelu=\(gelu) bias=\(withBias)"
+                    assertClose(got, want, tol: 2e-6, what)
+                    XCTAssertEqual(split, got, "\(what): a column split changed the result")
+                }
+            } } }
+        }
+    }
+
     func testLinearColumnSplitEqualsSingleCall() {
         var rng = Rand(3)
         let p = Pinned()
@@ -98,7 +139,7 @@ final class KernelTests: XCTestCase {
         for threads in [1, 2, 3] {
             var y = [Float](repeating: .nan, count: M * N)
             let pool = WorkerPool(threads: threads)
-            y.withUnsafeMutableBufferPointer { linear(p(x), ldx: K, M: M, K: K, p(w), N: N, $0.baseAddress!, ldo: N, .biasGELU(p(b)), pool: pool) }
+            y.withUnsafeMutableBufferPointer { linear(p(x), ldx: K, M: M, p.packed(w, N: N, K: K), $0.baseAddress!, ldo: N, .biasGELU(p(b)), pool: pool) }
             assertClose(y, want, tol: 1e-5, "linear+GELU threads \(threads)")
         }
     }
@@ -111,11 +152,11 @@ final class KernelTests: XCTestCase {
         let s = 1 / Double(C).squareRoot()
         return BlockWeights(norm1W: p(rng.normal(C, std: 0.3, mean: 1)), norm1B: p(rng.normal(C, std: 0.1)),
                             bias: p(rng.normal(g.heads * N * N)),
-                            qkvW: p(rng.normal(3 * C * C, std: 2 * s)), qkvB: p(rng.normal(3 * C, std: 0.1)),
-                            projW: p(rng.normal(C * C, std: s)), projB: p(rng.normal(C, std: 0.1)),
+                            qkvW: p.packed(rng.normal(3 * C * C, std: 2 * s), N: 3 * C, K: C), qkvB: p(rng.normal(3 * C, std: 0.1)),
+                            projW: p.packed(rng.normal(C * C, std: s), N: C, K: C), projB: p(rng.normal(C, std: 0.1)),
                             norm2W: p(rng.normal(C, std: 0.3, mean: 1)), norm2B: p(rng.normal(C, std: 0.1)),
-                            fc1W: p(rng.normal(hidden * C, std: s)), fc1B: p(rng.normal(hidden, std: 0.1)),
-                            fc2W: p(rng.normal(C * hidden, std: 1 / Double(hidden).squareRoot())), fc2B: p(rng.normal(C, std: 0.1)))
+                            fc1W: p.packed(rng.normal(hidden * C, std: s), N: hidden, K: C), fc1B: p(rng.normal(hidden, std: 0.1)),
+                            fc2W: p.packed(rng.normal(C * hidden, std: 1 / Double(hidden).squareRoot()), N: C, K: hidden), fc2B: p(rng.normal(C, std: 0.1)))
     }
 
     func checkBlock(_ cfg: SwinUNetConfig, stage i: Int, batch B: Int, threads: [Int], shifted: Bool, seed: UInt64) {
@@ -190,7 +231,7 @@ final class KernelTests: XCTestCase {
             let nw = p(rng.normal(E, std: 0.3, mean: 1)), nb = p(rng.normal(E, std: 0.1))
             let want = Reference.patchEmbed(x, batch: B, channels: channels, cfg, w: w, b: b, normW: nw, normB: nb)
             forThreads("patchEmbed in=\(inChans) channels=\(channels)", want: want, count: want.count) { out, pool, s in
-                patchEmbed(p(x), batch: B, channels: channels, cfg, w: w, b: b, normW: nw, normB: nb, out: out, pool: pool, scratch: s)
+                patchEmbed(p(x), batch: B, channels: channels, cfg, w: p.packed(w, N: E, K: K), b: b, normW: nw, normB: nb, out: out, pool: pool, scratch: s)
             }
         }
     }
@@ -204,19 +245,19 @@ final class KernelTests: XCTestCase {
             let red = p(rng.normal(2 * C * 4 * C, std: 0.5 / Double(C).squareRoot()))
             let want = Reference.patchMerging(x, batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: red)
             forThreads("patchMerging R=\(R) C=\(C)", want: want, count: want.count) { out, pool, s in
-                patchMerging(p(x), batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: red, out: out, pool: pool, scratch: s)
+                patchMerging(p(x), batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: p.packed(red, N: 2 * C, K: 4 * C), out: out, pool: pool, scratch: s)
             }
             let ew = p(rng.normal(2 * C * C, std: 1 / Double(C).squareRoot()))
             let enw = p(rng.normal(C / 2, std: 0.3, mean: 1)), enb = p(rng.normal(C / 2, std: 0.1))
             let wantUp = Reference.expand(x, batch: B, resolution: R, dim: C, scale: 2, outDim: C / 2, w: ew, normW: enw, normB: enb)
             forThreads("patchExpand R=\(R) C=\(C)", want: wantUp, count: wantUp.count) { out, pool, s in
-                patchExpand(p(x), batch: B, resolution: R, dim: C, expand: ew, normW: enw, normB: enb, out: out, pool: pool, scratch: s)
+                patchExpand(p(x), batch: B, resolution: R, dim: C, expand: p.packed(ew, N: 2 * C, K: C), normW: enw, normB: enb, out: out, pool: pool, scratch: s)
             }
             let skip = rng.normal(x.count)
             let cw = p(rng.normal(C * 2 * C, std: 0.7 / Double(C).squareRoot())), cb = p(rng.normal(C, std: 0.1))
             let wantCat = Reference.concatBack(x, skip, dim: C, w: cw, b: cb)
             forThreads("concatBack R=\(R) C=\(C)", want: wantCat, count: wantCat.count) { out, pool, _ in
-                concatBack(p(x), p(skip), rows: B * R * R, dim: C, w: cw, b: cb, out: out, pool: pool)
+                concatBack(p(x), p(skip), rows: B * R * R, dim: C, w: p.packed(cw, N: C, K: 2 * C), b: cb, out: out, pool: pool)
             }
         }
     }
@@ -229,19 +270,20 @@ final class KernelTests: XCTestCase {
         let x = rng.normal(B * R * R * E)
         let ew = p(rng.normal(16 * E * E, std: 1 / Double(E).squareRoot()))
         let nw = p(rng.normal(E, std: 0.3, mean: 1)), nb = p(rng.normal(E, std: 0.1)), cw = p(rng.normal(nc * E, std: 0.3))
+        let pew = p.packed(ew, N: 16 * E, K: E), pcw = p.packed(cw, N: nc, K: E)
         let want = Reference.outputHead(x, batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw)
         forThreads("outputHead logits", want: want, count: want.count) { out, pool, s in
-            outputHead(p(x), batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw, output: .logits(out), features: nil, pool: pool, scratch: s)
+            outputHead(p(x), batch: B, cfg, expand: pew, normW: nw, normB: nb, classW: pcw, output: .logits(out), features: nil, pool: pool, scratch: s)
         }
         // Labels are the first maximum of the logits the head computes; probabilities their softmax.
         let pool = WorkerPool(threads: 2), s = p.scratch(threads: 2)
         var logits = [Float](repeating: .nan, count: want.count), probs = logits
         var labels = [UInt8](repeating: 255, count: B * plane)
         logits.withUnsafeMutableBufferPointer { l in
-            outputHead(p(x), batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw, output: .logits(l.baseAddress!), features: nil, pool: pool, scratch: s)
+            outputHead(p(x), batch: B, cfg, expand: pew, normW: nw, normB: nb, classW: pcw, output: .logits(l.baseAddress!), features: nil, pool: pool, scratch: s)
         }
         labels.withUnsafeMutableBufferPointer { lab in probs.withUnsafeMutableBufferPointer { pr in
-            outputHead(p(x), batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw,
+            outputHead(p(x), batch: B, cfg, expand: pew, normW: nw, normB: nb, classW: pcw,
                        output: .labels(lab.baseAddress!, probabilities: pr.baseAddress!), features: nil, pool: pool, scratch: s)
         } }
         var wantProbs = [Float](repeating: 0, count: want.count)

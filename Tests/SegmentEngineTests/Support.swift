@@ -106,6 +106,13 @@ final class Pinned {
         blocks.append(p)
         return UnsafePointer(p)
     }
+    /// A (N, K) weight packed for the engine's GEMM (the raw values stay available through `self(...)`).
+    func packed(_ w: UnsafePointer<Float>, N: Int, K: Int) -> PackedWeight {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: PackedWeight.floats(N: N, K: K))
+        blocks.append(p)
+        return PackedWeight(packing: w, N: N, K: K, into: p)
+    }
+    func packed(_ w: [Float], N: Int, K: Int) -> PackedWeight { packed(self(w), N: N, K: K) }
     func scratch(threads: Int, perThread: Int = 1 << 21, scores: Int = 4096) -> Scratch {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: threads * perThread)
         p.initialize(repeating: .nan, count: threads * perThread)

@@ -1,0 +1,224 @@
+// segment's packed-weight GEMM (see include/segment_kernels.h for the contract).
+//
+// Layout: a weight's N output columns are cut into panels of NR = 32; a panel is stored k-major (32 floats per k),
+// so the micro-kernel reads one 128-byte line of B per k and broadcasts one float of A per row. A (the activations)
+// is read in place: no packing at run time. Loops: K in blocks of KC (the A block of a row tile stays in L2 across
+// the panels), then panels, then MR rows; the C tile is loaded (or started from the bias) and stored once per K block.
+#include "segment_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NR SEG_NR
+#ifndef KC
+#define KC 256
+#endif
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+size_t seg_packed_floats(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)K; }
+
+void seg_pack_nt(const float *W, int N, int K, int ldw, float *P) {
+    for (int p = 0; p * NR < N; p++) {
+        float *panel = P + (size_t)p * NR * K;
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < NR; j++) {
+                int n = p * NR + j;
+                panel[(size_t)k * NR + j] = n < N ? W[(size_t)n * ldw + k] : 0.0f;
+            }
+    }
+}
+
+void seg_pack_nn(const float *B, int K, int N, int ldb, float *P) {
+    for (int p = 0; p * NR < N; p++) {
+        float *panel = P + (size_t)p * NR * K;
+        int cols = imin(NR, N - p * NR);
+        for (int k = 0; k < K; k++) {
+            memcpy(panel + (size_t)k * NR, B + (size_t)k * ldb + p * NR, (size_t)cols * sizeof(float));
+            for (int j = cols; j < NR; j++) panel[(size_t)k * NR + j] = 0.0f;
+        }
+    }
+}
+
+static float gelu1(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                         float *C, int ldc, const float *bias, int accumulate, int gelu) {
+    for (int i = 0; i < M; i++)
+        for (int n = n0; n < n1; n++) {
+            const float *col = P + (size_t)(n / NR) * NR * Kp + (size_t)k0 * NR + n % NR;
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += A[(size_t)i * lda + k] * col[(size_t)k * NR];
+            float v = (accumulate ? C[(size_t)i * ldc + n] : 0.0f) + (bias ? bias[n] : 0.0f) + s;
+            C[(size_t)i * ldc + n] = gelu ? gelu1(v) : v;
+        }
+}
+
+// ---- portable micro-kernel: MR = 4 rows x 32 columns, plain C the compiler vectorises -------------------------
+
+#define MRC 4
+
+static inline __attribute__((always_inline))
+void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
+              const float *bias, int load_c, int gelu) {
+    const float *a[MRC];
+    for (int i = 0; i < MRC; i++) a[i] = A + (size_t)(i < rows ? i : rows - 1) * lda;
+    float acc[MRC][NR];
+    for (int i = 0; i < MRC; i++)
+        for (int j = 0; j < NR; j++)
+            acc[i][j] = (load_c && i < rows && j < ncols ? C[(size_t)i * ldc + j] : 0.0f) + (bias && j < ncols ? bias[j] : 0.0f);
+    for (int k = 0; k < kc; k++) {
+        const float *b = B + (size_t)k * NR;
+        for (int i = 0; i < MRC; i++) {
+            float av = a[i][k];
+            for (int j = 0; j < NR; j++) acc[i][j] += av * b[j];
+        }
+    }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = gelu ? gelu1(acc[i][j]) : acc[i][j];
+}
+
+#define DRIVER(NAME, KERNEL, MR, ATTR)                                                                              \
+    ATTR static void NAME(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,    \
+                          float *C, int ldc, const float *bias, int accumulate, int gelu) {                         \
+        for (int kb = 0; kb < K; kb += KC) {                                                                        \
+            int kc = imin(KC, K - kb), first = kb == 0, last = kb + kc == K;                                        \
+            for (int j0 = n0; j0 < n1; j0 += NR) {                                                                  \
+                const float *Bp = P + (size_t)(j0 / NR) * NR * Kp + (size_t)(k0 + kb) * NR;                         \
+                int ncols = imin(NR, n1 - j0);                                                                      \
+                for (int m = 0; m < M; m += MR)                                                                     \
+                    KERNEL(imin(MR, M - m), kc, A + (size_t)m * lda + kb, lda, Bp, C + (size_t)m * ldc + j0, ldc,   \
+                           ncols, first && bias ? bias + j0 : NULL, first ? accumulate : 1, last && gelu);          \
+            }                                                                                                       \
+        }                                                                                                           \
+        if (K == 0)                                                                                                 \
+            seg_gemm_packed_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);                   \
+    }
+
+DRIVER(gemm_c, kernel_c, MRC, )
+#if defined(__x86_64__)
+DRIVER(gemm_c_avx2, kernel_c, MRC, __attribute__((target("avx2,fma"))))
+#endif
+
+// ---- AVX-512 micro-kernel: MR = 8 rows x 32 columns (16 zmm accumulators) ---------------------------------------
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx512f,fma")))
+#ifndef MR512
+#define MR512 8
+#endif
+
+// e^x to about 1 ulp for x in [-87, 88] (clamped): x = n ln2 + r, e^r by its degree-7 Taylor polynomial (Estrin),
+// times 2^n by vscalefps. The same algorithm as the engine's Swift expCore.
+AVX512 static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860676533018704e-6f), r);
+    __m512 r2 = _mm512_mul_ps(r, r), r4 = _mm512_mul_ps(r2, r2);
+    __m512 p01 = _mm512_add_ps(_mm512_set1_ps(1.0f), r);
+    __m512 p23 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
+    __m512 p45 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 120), _mm512_set1_ps(1.0f / 24));
+    __m512 p67 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 5040), _mm512_set1_ps(1.0f / 720));
+    __m512 p = _mm512_fmadd_ps(r4, _mm512_fmadd_ps(r2, p67, p45), _mm512_fmadd_ps(r2, p23, p01));
+    return _mm512_scalef_ps(p, n);
+}
+
+// GELU, exact form x/2 (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (absolute error < 2e-7), as the
+// engine's Swift fastGELU.
+AVX512 static inline __m512 gelu512(__m512 x) {
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    __m512i sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u));
+    __m512 a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(z))), _mm512_set1_ps(9.25f));
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 t2 = _mm512_mul_ps(t, t);
+    __m512 lo = _mm512_fnmadd_ps(t, _mm512_set1_ps(0.284496736f), _mm512_set1_ps(0.254829592f));
+    __m512 mid = _mm512_fnmadd_ps(t, _mm512_set1_ps(1.453152027f), _mm512_set1_ps(1.421413741f));
+    __m512 p = _mm512_fmadd_ps(t2, _mm512_fmadd_ps(t2, _mm512_set1_ps(1.061405429f), mid), lo);
+    __m512 e = _mm512_fnmadd_ps(_mm512_mul_ps(p, t), exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a)),
+                                _mm512_set1_ps(1.0f));
+    __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(e), sign));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+AVX512 static inline __attribute__((always_inline))
+void kernel512(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
+               const float *bias, int load_c, int gelu) {
+    const float *a[MR512];
+    float *c[MR512];
+    for (int i = 0; i < MR512; i++) {
+        int r = i < rows ? i : rows - 1;      // rows past the tile recompute the last one and are never stored
+        a[i] = A + (size_t)r * lda;
+        c[i] = C + (size_t)r * ldc;
+    }
+    __mmask16 m0 = ncols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << ncols) - 1);
+    __mmask16 m1 = ncols >= 32 ? (__mmask16)0xFFFF : ncols <= 16 ? (__mmask16)0 : (__mmask16)((1u << (ncols - 16)) - 1);
+    __m512 acc[MR512][2];
+    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR512; i++) {
+        acc[i][0] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c[i]), b0) : b0;
+        acc[i][1] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c[i] + 16), b1) : b1;
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 w0 = _mm512_loadu_ps(B + (size_t)k * NR), w1 = _mm512_loadu_ps(B + (size_t)k * NR + 16);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR512; i++) {
+            __m512 av = _mm512_set1_ps(a[i][k]);
+            acc[i][0] = _mm512_fmadd_ps(av, w0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, w1, acc[i][1]);
+        }
+    }
+    if (gelu) {
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR512; i++) { acc[i][0] = gelu512(acc[i][0]); acc[i][1] = gelu512(acc[i][1]); }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR512; i++)
+        if (i < rows) {
+            _mm512_mask_storeu_ps(c[i], m0, acc[i][0]);
+            _mm512_mask_storeu_ps(c[i] + 16, m1, acc[i][1]);
+        }
+}
+
+DRIVER(gemm_avx512, kernel512, MR512, AVX512)
+#endif
+
+// ---- dispatch ---------------------------------------------------------------------------------------------------
+
+static int selected = -1;   // -1: not chosen yet; written once with the same value by whoever gets there first
+
+static int best_isa(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+#endif
+    return 1;
+}
+
+int seg_kernel_isa(void) {
+    int s = __atomic_load_n(&selected, __ATOMIC_RELAXED);
+    if (s < 0) { s = best_isa(); __atomic_store_n(&selected, s, __ATOMIC_RELAXED); }
+    return s;
+}
+
+void seg_kernel_select(int isa) {
+    int best = best_isa();
+    __atomic_store_n(&selected, isa == 1 ? 1 : best, __ATOMIC_RELAXED);
+}
+
+void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                     float *C, int ldc, const float *bias, int accumulate, int gelu) {
+    if (M <= 0 || n1 <= n0) return;
+#if defined(__x86_64__)
+    if (seg_kernel_isa() == 2) { gemm_avx512(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return; }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        gemm_c_avx2(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);
+        return;
+    }
+#endif
+    gemm_c(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);
+}

@@ -1,0 +1,38 @@
+// segment's own GEMM: weights packed once (at model load) into panels of SEG_NR output columns, and a
+// register-blocked micro-kernel that reads the activations in place and applies bias / accumulate / GELU while the
+// results are still in registers. AVX-512 when the CPU has it (chosen at run time), else a portable C kernel.
+// seg_gemm_packed_ref is the naive twin every fast path is tested against.
+#ifndef SEGMENT_KERNELS_H
+#define SEGMENT_KERNELS_H
+#include <stddef.h>
+
+/// Output columns per packed panel.
+#define SEG_NR 32
+
+/// Floats of the packed form of a (N, K) weight: ceil(N / SEG_NR) panels of K * SEG_NR.
+size_t seg_packed_floats(int N, int K);
+
+/// Packs W (N, K; row stride ldw), a PyTorch Linear weight (out, in), into P: panel p holds columns
+/// p*32 .. p*32+31 k-major, P[p*32*K + k*32 + j] = W[(p*32 + j)*ldw + k]; columns past N are zero.
+void seg_pack_nt(const float *W, int N, int K, int ldw, float *P);
+
+/// Packs B (K, N; row stride ldb) into the same layout: P[p*32*K + k*32 + j] = B[k*ldb + p*32 + j].
+void seg_pack_nn(const float *B, int K, int N, int ldb, float *P);
+
+/// C[:, n0:n1] = (accumulate ? C : 0) + bias[n0:n1] + A · B[k0:k0+K, n0:n1], then GELU (exact erf form) if gelu.
+/// A (M, K; row stride lda); C (M, ldc); B packed by seg_pack_* with depth Kp (panel stride 32*Kp), of which rows
+/// k0 .. k0+K are used; n0 a multiple of 32; bias may be NULL. Single-threaded; the summation order depends only
+/// on K (blocks of 256), never on M, n0 or n1, so any split of the columns or rows gives identical bits.
+void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                     float *C, int ldc, const float *bias, int accumulate, int gelu);
+
+/// The naive twin of seg_gemm_packed (same contract, triple loop, libm erf).
+void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                         float *C, int ldc, const float *bias, int accumulate, int gelu);
+
+/// Which micro-kernel seg_gemm_packed uses: 2 = AVX-512, 1 = portable C. seg_kernel_select(0) picks the best the
+/// CPU supports (the default); 1 forces the portable kernel (tests); 2 is ignored where AVX-512 is missing.
+int seg_kernel_isa(void);
+void seg_kernel_select(int isa);
+
+#endif

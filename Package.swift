@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "SegmentConvert",
                 dependencies: ["SegmentCore", "SegmentFormat"]),
         .target(name: "SegmentKernels"),
-        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels", "CBLAS"], swiftSettings: release),
+        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"], swiftSettings: release),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",

@@ -1,6 +1,5 @@
 // Fast elementwise kernels (8 lanes at a time) and the GEMM wrapper. Their naive twins are in Reference.swift and
 // Tests/SegmentEngineTests/KernelTests.swift checks each pair.
-import CBLAS
 import SegmentKernels
 
 typealias F8 = SIMD8<Float>
@@ -77,22 +76,6 @@ func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _
     c = 0
     while c < C8 { store8((load8(x + c) - mean) * rstd * load8(gamma + c) + load8(beta + c), y + c); c += 8 }
     while c < C { y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c]; c += 1 }
-}
-
-/// In place over one row of n scores: s = softmax(s + add1 (+ add2)), the adds being the attention bias and mask.
-@inline(__always)
-func biasSoftmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ add1: UnsafePointer<Float>, _ add2: UnsafePointer<Float>?) {
-    let n8 = n & ~7
-    var c = 0
-    var m8 = F8(repeating: -.infinity), m: Float = -.infinity
-    if let add2 {
-        while c < n8 { let v = load8(s + c) + load8(add1 + c) + load8(add2 + c); store8(v, s + c); m8 = max8(m8, v); c += 8 }
-        while c < n { s[c] = s[c] + add1[c] + add2[c]; m = max(m, s[c]); c += 1 }
-    } else {
-        while c < n8 { let v = load8(s + c) + load8(add1 + c); store8(v, s + c); m8 = max8(m8, v); c += 8 }
-        while c < n { s[c] = s[c] + add1[c]; m = max(m, s[c]); c += 1 }
-    }
-    softmaxTail(s, n, max(laneMax(m8), m))
 }
 
 /// In place: s = softmax(s) over n values.
@@ -210,18 +193,4 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
     } else {
         columns(0, N)
     }
-}
-
-/// c (M, N) = beta c + a (M, K) · b^T, b being (N, K); single-threaded. Leading dimensions are row strides.
-@inline(__always)
-func gemmNT(M: Int, N: Int, K: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-            _ c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-}
-
-/// c (M, N) = a (M, K) · b, b being (K, N); single-threaded.
-@inline(__always)
-func gemmNN(M: Int, N: Int, K: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-            _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(N), Int32(K), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
 }

@@ -3,9 +3,11 @@
 // on row tiles held in its own scratch (cache-resident), calls single-threaded sgemm, and writes its own output
 // rows, so no two threads ever write the same memory. Naive twins: Reference.swift.
 import SegmentFormat
+import SegmentKernels
 
 /// Per-thread scratch memory, allocated once by the engine: `threads` disjoint regions of `perThread` floats, each
-/// an (N, N) attention-score buffer (`scoreFloats`) followed by the tile memory of the operators.
+/// the attention work memory (`scoreFloats`: (N, N) scores and the packed k and v of one head) followed by the
+/// tile memory of the operators.
 struct Scratch {
     let base: UnsafeMutablePointer<Float>
     let perThread: Int
@@ -122,15 +124,13 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         }
         linear(xn, ldx: C, M: n, w.qkvW, big, ldo: 3 * C, .bias(w.qkvB), pool: inner)
         // Attention: (window, head) pairs; q, k, v of head h are columns h*d, C + h*d, 2C + h*d of the qkv tile.
-        func attention(_ pair: Int, _ scores: UnsafeMutablePointer<Float>) {   // scores (N, N)
+        func attention(_ pair: Int, _ work: UnsafeMutablePointer<Float>) {    // work: seg_attention_work_floats(N, d)
             let wl = pair / heads, h = pair % heads
             let q = big + wl * N * 3 * C + h * d
-            gemmNT(M: N, N: N, K: d, q, lda: 3 * C, q + C, ldb: 3 * C, scores, ldc: N)
-            let bh = w.bias + h * N * N
             let wImage = (w0 + wl) % nW
             let m: UnsafePointer<Float>? = (mask != nil && masked[wImage]) ? mask! + wImage * N * N : nil
-            for i in 0..<N { biasSoftmaxRow(scores + i * N, N, bh + i * N, m.map { $0 + i * N }) }
-            gemmNN(M: N, N: d, K: N, scores, lda: N, q + 2 * C, ldb: 3 * C, xn + wl * N * C + h * d, ldc: C)
+            seg_window_attention(Int32(N), Int32(d), q, q + C, q + 2 * C, Int32(3 * C), w.bias + h * N * N, m,
+                                 xn + wl * N * C + h * d, Int32(C), work)
         }
         let pairs = (w1 - w0) * heads
         if let inner {

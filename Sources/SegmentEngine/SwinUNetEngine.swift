@@ -1,6 +1,5 @@
 // The Swin-UNet forward on the CPU: binds a model's tensors by their SwinUNetSpec names, preallocates every
 // buffer for `maxBatch` slices, and runs the fused operators of Layers.swift. fp32 compute throughout.
-import CBLAS
 import SegmentKernels
 import Foundation
 import SegmentCore
@@ -18,7 +17,7 @@ public struct EngineError: SegmentError {
 /// Runs the Swin-UNet described by a model on batches of slices. Not reentrant: calls are serialised by a lock.
 public final class SwinUNetEngine {
     public let config: SwinUNetConfig
-    /// Threads doing work, the caller included (OpenBLAS is held to one thread per call).
+    /// Threads doing work, the caller included (the engine starts no other threads).
     public let threads: Int
     /// Slices per internal pass; larger batches are processed in passes of this many.
     public let maxBatch: Int
@@ -184,7 +183,7 @@ public final class SwinUNetEngine {
         bufB = allocate(mapFloats)
 
         // Scratch per thread: attention scores, then the largest tile any operator asks for.
-        let scores = geo.map { $0.tokensPerWindow * $0.tokensPerWindow }.max()!
+        let scores = geo.map { seg_attention_work_floats(Int32($0.tokensPerWindow), Int32($0.headDim)) }.max()!
         let rows = maxRowTile(rowTile, threads: threads)
         var tile = rows * config.inChans * config.patchSize * config.patchSize
         for g in geo {
@@ -196,7 +195,6 @@ public final class SwinUNetEngine {
         tile = max(tile, maxRowTile(headTileTokens, threads: threads) * sub * (config.embedDim + config.numClasses))
         let perThread = (scores + tile + 15) & ~15
         scratch = Scratch(base: allocate(perThread * threads), perThread: perThread, scoreFloats: scores)
-        openblas_set_num_threads(1)
     }
 
 
@@ -234,7 +232,6 @@ public final class SwinUNetEngine {
     /// Runs the batch in passes of at most maxBatch slices.
     private func run(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int, output: (Int, Int) -> HeadOutput) {
         lock.lock(); defer { lock.unlock() }
-        openblas_set_num_threads(1)
         let plane = config.imgSize * config.imgSize
         var start = 0
         while start < batch {

@@ -1,5 +1,5 @@
 // A fixed pool of `threads - 1` worker threads plus the calling thread. The engine's only parallelism:
-// OpenBLAS is pinned to one thread (see SwinUNetEngine), so `threads` bounds every thread doing work.
+// The engine runs its own GEMM kernels on these threads only, so `threads` bounds every thread doing work.
 import Foundation
 
 final class WorkerPool {

@@ -21,11 +21,14 @@ size_t seg_packed_floats(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR
 void seg_pack_nt(const float *W, int N, int K, int ldw, float *P) {
     for (int p = 0; p * NR < N; p++) {
         float *panel = P + (size_t)p * NR * K;
-        for (int k = 0; k < K; k++)
-            for (int j = 0; j < NR; j++) {
-                int n = p * NR + j;
-                panel[(size_t)k * NR + j] = n < N ? W[(size_t)n * ldw + k] : 0.0f;
-            }
+        for (int j = 0; j < NR; j++) {          // row n of W (contiguous reads) -> column j of the panel
+            int n = p * NR + j;
+            const float *w = W + (size_t)n * ldw;
+            if (n < N)
+                for (int k = 0; k < K; k++) panel[(size_t)k * NR + j] = w[k];
+            else
+                for (int k = 0; k < K; k++) panel[(size_t)k * NR + j] = 0.0f;
+        }
     }
 }
 

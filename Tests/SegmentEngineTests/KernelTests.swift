@@ -72,21 +72,43 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    func testBiasMaskSoftmaxRows() {
+    func testSoftmaxRows() {
         var rng = Rand(2)
-        let p = Pinned()
         for n in [1, 4, 9, 16, 49] {
-            let s = rng.normal(n, std: 3), bias = rng.normal(n)
-            let mask = (0..<n).map { $0 % 3 == 1 ? Float(-100) : 0 }
-            for masked in [false, true] {
-                var got = s
-                got.withUnsafeMutableBufferPointer { biasSoftmaxRow($0.baseAddress!, n, p(bias), masked ? p(mask) : nil) }
-                let want = Reference.softmax((0..<n).map { s[$0] + bias[$0] + (masked ? mask[$0] : 0) })
-                assertClose(got, want, tol: 5e-7, "softmax n=\(n) masked=\(masked)")
-            }
+            let s = rng.normal(n, std: 3)
             var plain = s
             plain.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, n) }
             assertClose(plain, Reference.softmax(s), tol: 5e-7, "softmax n=\(n)")
+        }
+    }
+
+    /// Window attention (packed q k^T + bias (+ -100 mask) -> softmax -> @ v) against its naive twin, for every
+    /// kernel the CPU runs: window sizes 2x2 .. 7x7 (N up to 49: a partial second panel), head dims 4 .. 40.
+    func testWindowAttentionAgainstNaiveTwin() {
+        var rng = Rand(5)
+        let p = Pinned()
+        defer { seg_kernel_select(0) }
+        let isas: [Int32] = seg_kernel_isa() == 2 ? [2, 1] : [1]
+        for (N, d, ld) in [(4, 4, 12), (16, 8, 24), (49, 32, 96), (49, 40, 130), (36, 12, 36)] {
+            let qkv = rng.normal(N * ld, std: 1.5), bias = rng.normal(N * N)
+            let mask = (0..<(N * N)).map { ($0 / N) % 3 != ($0 % N) % 3 ? Float(-100) : 0 }
+            let work = UnsafeMutablePointer<Float>.allocate(capacity: seg_attention_work_floats(Int32(N), Int32(d)))
+            defer { work.deallocate() }
+            for masked in [false, true] {
+                let q = p(qkv), k = q + d, v = q + 2 * d
+                var want = [Float](repeating: .nan, count: N * d)
+                want.withUnsafeMutableBufferPointer {
+                    seg_window_attention_ref(Int32(N), Int32(d), q, k, v, Int32(ld), p(bias), masked ? p(mask) : nil, $0.baseAddress!, Int32(d))
+                }
+                for isa in isas {
+                    seg_kernel_select(isa)
+                    var got = [Float](repeating: .nan, count: N * d)
+                    got.withUnsafeMutableBufferPointer {
+                        seg_window_attention(Int32(N), Int32(d), q, k, v, Int32(ld), p(bias), masked ? p(mask) : nil, $0.baseAddress!, Int32(d), work)
+                    }
+                    assertClose(got, want, tol: 1e-5, "attention isa \(isa) N=\(N) d=\(d) masked=\(masked)")
+                }
+            }
         }
     }
 

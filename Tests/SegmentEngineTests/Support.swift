@@ -113,7 +113,7 @@ final class Pinned {
         return PackedWeight(packing: w, N: N, K: K, into: p)
     }
     func packed(_ w: [Float], N: Int, K: Int) -> PackedWeight { packed(self(w), N: N, K: K) }
-    func scratch(threads: Int, perThread: Int = 1 << 21, scores: Int = 4096) -> Scratch {
+    func scratch(threads: Int, perThread: Int = 1 << 21, scores: Int = 8192) -> Scratch {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: threads * perThread)
         p.initialize(repeating: .nan, count: threads * perThread)
         blocks.append(p)

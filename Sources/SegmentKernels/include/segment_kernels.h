@@ -30,6 +30,19 @@ void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, cons
 void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
                          float *C, int ldc, const float *bias, int accumulate, int gelu);
 
+/// Floats of work memory seg_window_attention needs for N tokens and head dimension d.
+size_t seg_attention_work_floats(int N, int d);
+
+/// Attention of one window and head: out (N, d; row stride ldo) = softmax(q k^T + bias (+ mask)) v, q, k, v being
+/// (N, d) with row stride ld (q already scaled), bias and mask (N, N) (mask may be NULL). Softmax terms below
+/// e^-80 of the row maximum are 0 (no subnormal floats reach the product). work: seg_attention_work_floats(N, d).
+void seg_window_attention(int N, int d, const float *q, const float *k, const float *v, int ld, const float *bias,
+                          const float *mask, float *out, int ldo, float *work);
+
+/// The naive twin of seg_window_attention (double sums, libm exp).
+void seg_window_attention_ref(int N, int d, const float *q, const float *k, const float *v, int ld, const float *bias,
+                              const float *mask, float *out, int ldo);
+
 /// Which micro-kernel seg_gemm_packed uses: 2 = AVX-512, 1 = portable C. seg_kernel_select(0) picks the best the
 /// CPU supports (the default); 1 forces the portable kernel (tests); 2 is ignored where AVX-512 is missing.
 int seg_kernel_isa(void);

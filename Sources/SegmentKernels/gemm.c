@@ -2,8 +2,10 @@
 //
 // Layout: a weight's N output columns are cut into panels of NR = 32; a panel is stored k-major (32 floats per k),
 // so the micro-kernel reads one 128-byte line of B per k and broadcasts one float of A per row. A (the activations)
-// is read in place: no packing at run time. Loops: K in blocks of KC (the A block of a row tile stays in L2 across
-// the panels), then panels, then MR rows; the C tile is loaded (or started from the bias) and stored once per K block.
+// is read in place: no packing at run time. Loops: columns in chunks of NC, rows in chunks of MC (so the C chunk,
+// the A block and the B panels of a chunk stay in L2), K in blocks of KC, then panels, then MR rows; each C micro
+// tile is loaded (or started from the bias) and stored once per K block. Every element sums its K blocks in the
+// same order whatever M, N and the chunking, so any split of rows or columns gives identical bits.
 #include "segment_kernels.h"
 
 #include <math.h>
@@ -12,6 +14,12 @@
 #define NR SEG_NR
 #ifndef KC
 #define KC 256
+#endif
+#ifndef NC
+#define NC 256
+#endif
+#ifndef MC
+#define MC 256
 #endif
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -84,14 +92,20 @@ void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *
 #define DRIVER(NAME, KERNEL, MR, ATTR)                                                                              \
     ATTR static void NAME(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,    \
                           float *C, int ldc, const float *bias, int accumulate, int gelu) {                         \
-        for (int kb = 0; kb < K; kb += KC) {                                                                        \
-            int kc = imin(KC, K - kb), first = kb == 0, last = kb + kc == K;                                        \
-            for (int j0 = n0; j0 < n1; j0 += NR) {                                                                  \
-                const float *Bp = P + (size_t)(j0 / NR) * NR * Kp + (size_t)(k0 + kb) * NR;                         \
-                int ncols = imin(NR, n1 - j0);                                                                      \
-                for (int m = 0; m < M; m += MR)                                                                     \
-                    KERNEL(imin(MR, M - m), kc, A + (size_t)m * lda + kb, lda, Bp, C + (size_t)m * ldc + j0, ldc,   \
-                           ncols, first && bias ? bias + j0 : NULL, first ? accumulate : 1, last && gelu);          \
+        for (int nc0 = n0; nc0 < n1; nc0 += NC) {                                                                   \
+            int nc1 = imin(n1, nc0 + NC);                                                                           \
+            for (int mc0 = 0; mc0 < M; mc0 += MC) {                                                                 \
+                int mc1 = imin(M, mc0 + MC);                                                                        \
+                for (int kb = 0; kb < K; kb += KC) {                                                                \
+                    int kc = imin(KC, K - kb), first = kb == 0, last = kb + kc == K;                                \
+                    for (int j0 = nc0; j0 < nc1; j0 += NR) {                                                        \
+                        const float *Bp = P + (size_t)(j0 / NR) * NR * Kp + (size_t)(k0 + kb) * NR;                 \
+                        int ncols = imin(NR, nc1 - j0);                                                             \
+                        for (int m = mc0; m < mc1; m += MR)                                                         \
+                            KERNEL(imin(MR, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp, C + (size_t)m * ldc + j0, \
+                                   ldc, ncols, first && bias ? bias + j0 : NULL, first ? accumulate : 1, last && gelu); \
+                    }                                                                                               \
+                }                                                                                                   \
             }                                                                                                       \
         }                                                                                                           \
         if (K == 0)                                                                                                 \

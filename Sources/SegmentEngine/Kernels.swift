@@ -7,16 +7,11 @@ typealias I8 = SIMD8<Int32>
 
 @inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
 @inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
-// Lane-wise max / min as compare + select (the standard library's pointwiseMax/Min are not inlined), and the
-// largest lane by halving.
+// Lane-wise max / min as compare + select (the standard library's pointwiseMax/Min are not inlined).
 @inline(__always) func max8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .> a) }
 @inline(__always) func min8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
-@inline(__always) func laneMax(_ a: F8) -> Float {
-    let m4 = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
-    return max(max(m4[0], m4[1]), max(m4[2], m4[3]))
-}
 
-// MARK: exp, erf, GELU
+// MARK: exp
 
 /// e^x to about 1 ulp for x in [-87, 88] (inputs outside are clamped; e^-87 stands in for the float underflow).
 @inline(__always) func fastExp(_ x: F8) -> F8 {
@@ -39,43 +34,14 @@ typealias I8 = SIMD8<Int32>
     return p * unsafeBitCast(bits, to: F8.self)
 }
 
-/// erf(z), absolute error < 2e-7: Abramowitz & Stegun 7.1.26, erf|z| = 1 - (a1 t + ... + a5 t^5) e^(-z^2),
-/// t = 1 / (1 + p|z|), with the sign bit of z put back. |z| is capped at 9.25, where erf is 1 in float, so
-/// -z^2 >= -85.6 needs no clamping in the exp.
-@inline(__always) func fastErf(_ z: F8) -> F8 {
-    typealias U8 = SIMD8<UInt32>
-    let bits = unsafeBitCast(z, to: U8.self)
-    let a = min8(unsafeBitCast(bits & 0x7FFF_FFFF, to: F8.self), F8(repeating: 9.25))
-    let t = 1 / (1 + 0.3275911 * a)
-    let t2 = t * t
-    let p = (0.254829592 - 0.284496736 * t) + t2 * ((1.421413741 - 1.453152027 * t) + t2 * 1.061405429)
-    let e = 1 - p * t * expCore(-a * a)
-    return unsafeBitCast(unsafeBitCast(e, to: U8.self) | (bits & 0x8000_0000), to: F8.self)
-}
-
-/// GELU, exact (erf) form: x/2 (1 + erf(x / sqrt 2)).
-@inline(__always) func fastGELU(_ x: F8) -> F8 { 0.5 * x * (1 + fastErf(x * 0.70710678118654752)) }
-
 // MARK: rows
 
-/// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine); y may alias x.
+/// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine); y may alias x. In C
+/// (SegmentKernels) for its AVX-512 path.
 @inline(__always)
 func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ C: Int,
                   _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
-    let C8 = C & ~7
-    var s8 = F8(), s: Float = 0
-    var c = 0
-    while c < C8 { s8 += load8(x + c); c += 8 }
-    while c < C { s += x[c]; c += 1 }
-    let mean = (s8.sum() + s) / Float(C)
-    var q8 = F8(), q: Float = 0
-    c = 0
-    while c < C8 { let d = load8(x + c) - mean; q8 += d * d; c += 8 }
-    while c < C { let d = x[c] - mean; q += d * d; c += 1 }
-    let rstd = 1 / (((q8.sum() + q) / Float(C)) + 1e-5).squareRoot()
-    c = 0
-    while c < C8 { store8((load8(x + c) - mean) * rstd * load8(gamma + c) + load8(beta + c), y + c); c += 8 }
-    while c < C { y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c]; c += 1 }
+    seg_layernorm_row(x, y, Int32(C), gamma, beta)
 }
 
 /// In place: s = softmax(s) over n values.
@@ -113,28 +79,6 @@ private func softmaxTail(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float)
     while c < n { s[c] *= inv; c += 1 }
 }
 
-/// y[i] = GELU(y[i]) over n values.
-@inline(__always)
-func geluRow(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    let n8 = n & ~7
-    var c = 0
-    while c < n8 { store8(fastGELU(load8(y + c)), y + c); c += 8 }
-    if c < n {
-        var v = F8()
-        for i in 0..<(n - c) { v[i] = y[c + i] }
-        let g = fastGELU(v)
-        for i in 0..<(n - c) { y[c + i] = g[i] }
-    }
-}
-
-/// y[i] += b[i] over n values.
-@inline(__always)
-func addRow(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-    let n8 = n & ~7
-    var c = 0
-    while c < n8 { store8(load8(y + c) + load8(b + c), y + c); c += 8 }
-    while c < n { y[c] += b[c]; c += 1 }
-}
 
 // MARK: GEMM
 

@@ -180,13 +180,21 @@ void kernel512(int rows, int kc, const float *A, int lda, const float *B, float 
         acc[i][0] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c[i]), b0) : b0;
         acc[i][1] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c[i] + 16), b1) : b1;
     }
-    for (int k = 0; k < kc; k++) {
-        __m512 w0 = _mm512_loadu_ps(B + (size_t)k * NR), w1 = _mm512_loadu_ps(B + (size_t)k * NR + 16);
+    if (ncols <= 16) {      // a narrow last panel (e.g. 9 classes): half the FMAs
+        for (int k = 0; k < kc; k++) {
+            __m512 w0 = _mm512_loadu_ps(B + (size_t)k * NR);
 #pragma clang loop unroll(full)
-        for (int i = 0; i < MR512; i++) {
-            __m512 av = _mm512_set1_ps(a[i][k]);
-            acc[i][0] = _mm512_fmadd_ps(av, w0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, w1, acc[i][1]);
+            for (int i = 0; i < MR512; i++) acc[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[i][k]), w0, acc[i][0]);
+        }
+    } else {
+        for (int k = 0; k < kc; k++) {
+            __m512 w0 = _mm512_loadu_ps(B + (size_t)k * NR), w1 = _mm512_loadu_ps(B + (size_t)k * NR + 16);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < MR512; i++) {
+                __m512 av = _mm512_set1_ps(a[i][k]);
+                acc[i][0] = _mm512_fmadd_ps(av, w0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(av, w1, acc[i][1]);
+            }
         }
     }
     if (gelu) {

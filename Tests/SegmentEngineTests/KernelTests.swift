@@ -49,16 +49,23 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(fastExp(F8(repeating: 1000))[0].isFinite, "clamped above")
     }
 
-    func testFastGELUMatchesErfForm() {
-        var worst: Float = 0
-        var x: Float = -12
-        while x <= 12 {
-            let got = fastGELU(F8(repeating: x))[0], want = Reference.gelu(x)
-            worst = max(worst, abs(got - want) / max(1, abs(x)))
-            x += 0.00731
+    /// The GEMM's GELU epilogue (exact erf form) over [-12, 12], through a 1x1 GEMM with weight 1, per kernel.
+    func testGELUEpilogueMatchesErfForm() {
+        let p = Pinned()
+        defer { seg_kernel_select(0) }
+        let xs = stride(from: -12.0, through: 12.0, by: 0.00731).map { Float($0) } + [0]
+        let one = p.packed([1], N: 1, K: 1)
+        for isa: Int32 in seg_kernel_isa() == 2 ? [2, 1] : [1] {
+            seg_kernel_select(isa)
+            var y = [Float](repeating: .nan, count: xs.count)
+            y.withUnsafeMutableBufferPointer {
+                seg_gemm_packed(Int32(xs.count), 0, 1, 1, p(xs), 1, one.data, 1, 0, $0.baseAddress!, 1, nil, 0, 1)
+            }
+            var worst: Float = 0
+            for (x, g) in zip(xs, y) { worst = max(worst, abs(g - Reference.gelu(x)) / max(1, abs(x))) }
+            XCTAssertLessThanOrEqual(worst, 3e-7, "GELU isa \(isa): max |diff| / max(1, |x|) = \(worst)")
+            XCTAssertEqual(y.last, 0, "GELU(0)")
         }
-        XCTAssertLessThanOrEqual(worst, 3e-7, "GELU max |diff| / max(1, |x|) = \(worst)")
-        XCTAssertEqual(fastGELU(F8(repeating: 0))[0], 0)
     }
 
     func testLayerNormRows() {
@@ -66,9 +73,13 @@ final class KernelTests: XCTestCase {
         let p = Pinned()
         for C in [1, 7, 8, 12, 96, 100] {
             let x = rng.normal(3 * C, std: 2, mean: 0.5), g = rng.normal(C, std: 0.3, mean: 1), b = rng.normal(C, std: 0.1)
-            var y = x
-            y.withUnsafeMutableBufferPointer { buf in for r in 0..<3 { layerNormRow(buf.baseAddress! + r * C, buf.baseAddress! + r * C, C, p(g), p(b)) } }
-            assertClose(y, Reference.layerNorm(x, C, p(g), p(b)), tol: 1e-6, "layerNorm C=\(C)")
+            for isa: Int32 in seg_kernel_isa() == 2 ? [2, 1] : [1] {
+                seg_kernel_select(isa)
+                var y = x
+                y.withUnsafeMutableBufferPointer { buf in for r in 0..<3 { layerNormRow(buf.baseAddress! + r * C, buf.baseAddress! + r * C, C, p(g), p(b)) } }
+                assertClose(y, Reference.layerNorm(x, C, p(g), p(b)), tol: 1e-6, "layerNorm isa \(isa) C=\(C)")
+            }
+            seg_kernel_select(0)
         }
     }
 

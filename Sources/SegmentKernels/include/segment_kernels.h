@@ -43,6 +43,9 @@ void seg_window_attention(int N, int d, const float *q, const float *k, const fl
 void seg_window_attention_ref(int N, int d, const float *q, const float *k, const float *v, int ld, const float *bias,
                               const float *mask, float *out, int ldo);
 
+/// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine gamma / beta); y may alias x.
+void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, const float *beta);
+
 /// Which micro-kernel seg_gemm_packed uses: 2 = AVX-512, 1 = portable C. seg_kernel_select(0) picks the best the
 /// CPU supports (the default); 1 forces the portable kernel (tests); 2 is ignored where AVX-512 is missing.
 int seg_kernel_isa(void);

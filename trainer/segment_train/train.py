@@ -45,6 +45,9 @@ def atomic_write(path: str, write) -> None:
     # The name keeps an extension: torch.save refuses a dot-file name without one ("invalid file name").
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)     # mkstemp makes 0600; the result gets a normal file's permissions
     try:
         write(tmp)
         os.replace(tmp, path)

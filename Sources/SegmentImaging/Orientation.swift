@@ -154,8 +154,8 @@ public struct VolumeLayout: Equatable, Sendable {
     }
 
     /// Offset in the array (X fastest) of canonical voxel (s, r, c) = origin + s*steps[0] + r*steps[1] + c*steps[2].
-    @usableFromInline
-    func addressing(_ arrayShape: [Int]) -> (origin: Int, steps: [Int]) {
+    @inlinable
+    public func addressing(_ arrayShape: [Int]) -> (origin: Int, steps: [Int]) {
         precondition(arrayShape.count == 3, "a volume has 3 axes")
         let strides = [1, arrayShape[0], arrayShape[0] * arrayShape[1]]
         var origin = 0, steps: [Int] = []

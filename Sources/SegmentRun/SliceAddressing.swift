@@ -1,9 +1,8 @@
 // Moving canonical slices (the model's view, VolumeLayout) in and out of a volume array in the hot loops.
 //
-// SegmentImaging.VolumeLayout's gatherSlice/scatterSlice define the mapping; they are generic and not inlinable, so
-// called from this module they run unspecialised (a metadata lookup per voxel: ~0.2 s per 512 x 512 slice). This is
-// the same index arithmetic from the layout's public axes and flips, specialised by the compiler for UInt8 and
-// Float here; SliceAddressingTests checks it against VolumeLayout for every permutation and flip.
+// SegmentImaging.VolumeLayout defines the mapping (`addressing`: origin and steps); this walks it over raw buffers
+// (no array per slice) in the run's hot loops. SliceAddressingTests checks it against VolumeLayout's
+// gatherSlice/scatterSlice for every permutation and flip.
 import SegmentImaging
 
 struct SliceAddressing {
@@ -14,14 +13,7 @@ struct SliceAddressing {
     private let steps: [Int]   // array offset step per canonical slice, row, column (negative when flipped)
 
     init(_ layout: VolumeLayout, arrayShape: [Int]) {
-        precondition(arrayShape.count == 3, "a volume has 3 axes")
-        let strides = [1, arrayShape[0], arrayShape[0] * arrayShape[1]]   // (X, Y, Z), X fastest
-        var origin = 0, steps: [Int] = []
-        for c in 0..<3 {
-            let a = layout.axes[c], n = arrayShape[a]
-            if layout.flips[c] { origin += (n - 1) * strides[a]; steps.append(-strides[a]) } else { steps.append(strides[a]) }
-        }
-        self.origin = origin; self.steps = steps
+        (origin, steps) = layout.addressing(arrayShape)
         (slices, rows, cols) = (arrayShape[layout.axes[0]], arrayShape[layout.axes[1]], arrayShape[layout.axes[2]])
     }
 

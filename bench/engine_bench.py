@@ -4,11 +4,12 @@ plus each one's peak RSS, the engine's load time, and the machine's OpenBLAS sge
 section (the engine part of docs/PERFORMANCE.md). A benchmark, not a test: it asserts nothing.
 
 Every measurement runs in its own process (so peak RSS is that runner's alone); latency = wall time of one
-batch / batch size, median and min over --iters runs after --warmup runs.
+batch / batch size; every configuration runs --rounds times, interleaved with the others (a slow spell of a shared
+machine then hits everyone alike), --iters runs after --warmup runs each time; median and min over all runs.
 OpenBLAS: these machines set OPENBLAS_CORETYPE=Haswell (AVX2 kernels); for its own commands this script removes
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks its kernels for the CPU it finds (the output says so).
 
-Usage: PYTHONPATH=trainer python bench/engine_bench.py --segment .build/release/segment [--iters 10] [--out FILE]
+Usage: PYTHONPATH=trainer python bench/engine_bench.py --segment .build/release/segment [--rounds 3] [--iters 4] [--out FILE]
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def child(framework: str, batch: int, threads: int, warmup: int, iters: int, wor
     times.sort()
     print(json.dumps({"framework": framework, "batch": batch, "threads": threads, "load_seconds": load,
                       "per_slice_ms_median": 1000 * times[len(times) // 2], "per_slice_ms_min": 1000 * times[0],
-                      "peak_rss_mb": peak_rss_mb()}))
+                      "per_slice_ms_all": [1000 * t for t in times], "peak_rss_mb": peak_rss_mb()}))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -164,7 +165,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--segment", help="the segment executable (segment-bench must be beside it)")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--iters", type=int, default=10, help="timed runs at batch 1 (batch 16: a third, at least 3)")
+    ap.add_argument("--iters", type=int, default=4, help="timed runs per round at batch 1 (batch 16: half, at least 2)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds over every configuration, interleaved, so that a slow spell of a shared machine "
+                         "hits the engine and its peers alike; median and min are over all rounds' runs")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--child", nargs=4, metavar=("FRAMEWORK", "BATCH", "THREADS", "WORKDIR"), help=argparse.SUPPRESS)
@@ -183,26 +187,40 @@ def main() -> None:
         raise SystemExit(f"{bench} not found: build it with `swift build -c release --product segment-bench`")
     peers = [p for p in args.peers.split(",") if p]
     gflop = swin_t_gflop()
-    iters = {1: args.iters, 16: max(3, args.iters // 3)}
+    iters = {1: args.iters, 16: max(2, args.iters // 2)}
     results: dict[tuple[str, int, int], dict] = {}
+
+    def merge(key, r):
+        """Pools the runs of one configuration over the rounds: median / min of all runs, max of the peak RSS."""
+        old = results.get(key)
+        runs = (old["per_slice_ms_all"] if old else []) + r["per_slice_ms_all"]
+        runs.sort()
+        r = dict(r, per_slice_ms_all=runs, per_slice_ms_median=runs[len(runs) // 2], per_slice_ms_min=runs[0],
+                 peak_rss_mb=max(r["peak_rss_mb"], old["peak_rss_mb"] if old else 0), rounds=(old or {}).get("rounds", 0) + 1)
+        results[key] = r
+        return r
+
     with tempfile.TemporaryDirectory(prefix="segment-bench-") as tmp:
         workdir = Path(tmp)
         model_path, model_note = make_model(segment, bench, workdir)
         sgemm = {t: run_measured([str(bench), "sgemm", "--threads", str(t)], clean_env()) for t in THREADS}
-        for b in BATCHES:
-            for t in THREADS:
-                r = run_measured([str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch", str(b),
-                                  "--warmup", str(args.warmup), "--iters", str(iters[b])], clean_env(t))
-                results[("engine", b, t)] = r
-                print(f"engine batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice", file=sys.stderr)
-                for peer in peers:
-                    try:
-                        r = run_measured([sys.executable, __file__, "--warmup", str(args.warmup), "--iters", str(iters[b]),
-                                          "--child", peer, str(b), str(t), str(workdir)], clean_env(t))
-                        results[(peer, b, t)] = r
-                        print(f"{peer} batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice", file=sys.stderr)
-                    except RuntimeError as e:
-                        print(f"{peer} batch {b} threads {t}: FAILED {e}", file=sys.stderr)
+        for round_ in range(args.rounds):
+            for b in BATCHES:
+                for t in THREADS:
+                    r = merge(("engine", b, t), run_measured(
+                        [str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch", str(b),
+                         "--warmup", str(args.warmup), "--iters", str(iters[b])], clean_env(t)))
+                    print(f"round {round_ + 1} engine batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice",
+                          file=sys.stderr)
+                    for peer in peers:
+                        try:
+                            r = merge((peer, b, t), run_measured(
+                                [sys.executable, __file__, "--warmup", str(args.warmup), "--iters", str(iters[b]),
+                                 "--child", peer, str(b), str(t), str(workdir)], clean_env(t)))
+                            print(f"round {round_ + 1} {peer} batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice",
+                                  file=sys.stderr)
+                        except RuntimeError as e:
+                            print(f"{peer} batch {b} threads {t}: FAILED {e}", file=sys.stderr)
         model_mb = model_path.stat().st_size / 2**20
 
     md = render(results, peers, gflop, sgemm, model_mb, model_note)
@@ -227,7 +245,10 @@ def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
         + ", ".join(f"{t} thread{'s' if t > 1 else ''} {sgemm[t]['gflops']:.0f} GFLOP/s" for t in THREADS)
         + f" ({sgemm[1]['openblas_config']}).",
         "",
-        "Per-slice latency in ms (median / min over the timed runs, after warm-up); the engine runs `predict` "
+        f"Per-slice latency in ms (median / min over the timed runs of {max(r.get('rounds', 1) for r in results.values())} "
+        "interleaved rounds, each after warm-up in a fresh process; a shared VM's speed drifts by up to 1.5x over "
+        "minutes, so compare the ratios, measured side by side, rather than absolute times across runs); "
+        "the engine runs `predict` "
         "(logits + argmax); peers return logits. Ratio = engine / peer median (< 1: the engine is faster).",
         "",
         "| batch | threads | engine | GFLOP/s | " + " | ".join(f"{p} | ratio" for p in peers) + " |",

@@ -67,7 +67,9 @@ void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, 
 
 // ---- portable micro-kernel: MR = 4 rows x 32 columns, plain C the compiler vectorises -------------------------
 
+#ifndef MRC
 #define MRC 4
+#endif
 
 static inline __attribute__((always_inline))
 void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
@@ -113,8 +115,97 @@ void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *
     }
 
 DRIVER(gemm_c, kernel_c, MRC, )
+
+// ---- AVX2 micro-kernel: 6 rows x 16 columns (12 ymm accumulators), twice per 32-column panel ---------------------
+
 #if defined(__x86_64__)
-DRIVER(gemm_c_avx2, kernel_c, MRC, __attribute__((target("avx2,fma"))))
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+#define MR2 6
+
+// e^x, x clamped to [-87, 88]: the algorithm of exp512 below, with 2^n built in the exponent bits.
+AVX2 static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860676533018704e-6f), r);
+    __m256 r2 = _mm256_mul_ps(r, r), r4 = _mm256_mul_ps(r2, r2);
+    __m256 p01 = _mm256_add_ps(_mm256_set1_ps(1.0f), r);
+    __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6), _mm256_set1_ps(0.5f));
+    __m256 p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120), _mm256_set1_ps(1.0f / 24));
+    __m256 p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
+    __m256 p = _mm256_fmadd_ps(r4, _mm256_fmadd_ps(r2, p67, p45), _mm256_fmadd_ps(r2, p23, p01));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// GELU (exact erf form, Abramowitz & Stegun 7.1.26), as gelu512.
+AVX2 static inline __m256 gelu256(__m256 x) {
+    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    __m256 sign = _mm256_and_ps(z, _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)));
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign, z), _mm256_set1_ps(9.25f));
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 t2 = _mm256_mul_ps(t, t);
+    __m256 lo = _mm256_fnmadd_ps(t, _mm256_set1_ps(0.284496736f), _mm256_set1_ps(0.254829592f));
+    __m256 mid = _mm256_fnmadd_ps(t, _mm256_set1_ps(1.453152027f), _mm256_set1_ps(1.421413741f));
+    __m256 p = _mm256_fmadd_ps(t2, _mm256_fmadd_ps(t2, _mm256_set1_ps(1.061405429f), mid), lo);
+    __m256 e = _mm256_fnmadd_ps(_mm256_mul_ps(p, t), exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), a)),
+                                _mm256_set1_ps(1.0f));
+    __m256 erf = _mm256_or_ps(e, sign);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+AVX2 static inline __m256i lane_mask(int n) {   // lanes 0 .. n-1 set (n clamped to 0 .. 8)
+    n = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+AVX2 static inline __attribute__((always_inline))
+void half_avx2(int rows, int kc, const float *const *a, const float *B, float *const *c, int ncols,
+               const float *bias, int load_c, int gelu) {
+    __m256i m0 = lane_mask(ncols), m1 = lane_mask(ncols - 8);
+    __m256 b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
+    __m256 b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
+    __m256 acc[MR2][2];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR2; i++) {
+        acc[i][0] = load_c ? _mm256_add_ps(_mm256_maskload_ps(c[i], m0), b0) : b0;
+        acc[i][1] = load_c ? _mm256_add_ps(_mm256_maskload_ps(c[i] + 8, m1), b1) : b1;
+    }
+    for (int k = 0; k < kc; k++) {
+        __m256 w0 = _mm256_loadu_ps(B + (size_t)k * NR), w1 = _mm256_loadu_ps(B + (size_t)k * NR + 8);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR2; i++) {
+            __m256 av = _mm256_broadcast_ss(a[i] + k);
+            acc[i][0] = _mm256_fmadd_ps(av, w0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(av, w1, acc[i][1]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR2; i++)
+        if (i < rows) {
+            _mm256_maskstore_ps(c[i], m0, gelu ? gelu256(acc[i][0]) : acc[i][0]);
+            _mm256_maskstore_ps(c[i] + 8, m1, gelu ? gelu256(acc[i][1]) : acc[i][1]);
+        }
+}
+
+AVX2 static inline __attribute__((always_inline))
+void kernel_avx2(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
+                 const float *bias, int load_c, int gelu) {
+    const float *a[MR2];
+    float *c[MR2], *c16[MR2];
+    for (int i = 0; i < MR2; i++) {
+        int r = i < rows ? i : rows - 1;      // rows past the tile recompute the last one and are never stored
+        a[i] = A + (size_t)r * lda;
+        c[i] = C + (size_t)r * ldc;
+        c16[i] = c[i] + 16;
+    }
+    half_avx2(rows, kc, a, B, c, ncols < 16 ? ncols : 16, bias, load_c, gelu);
+    if (ncols > 16) half_avx2(rows, kc, a, B + 16, c16, ncols - 16, bias ? bias + 16 : NULL, load_c, gelu);
+}
+
+DRIVER(gemm_avx2, kernel_avx2, MR2, AVX2)
 #endif
 
 // ---- AVX-512 micro-kernel: MR = 8 rows x 32 columns (16 zmm accumulators) ---------------------------------------
@@ -220,8 +311,9 @@ static int best_isa(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
 #endif
-    return 1;
+    return 0;
 }
 
 int seg_kernel_isa(void) {
@@ -232,18 +324,17 @@ int seg_kernel_isa(void) {
 
 void seg_kernel_select(int isa) {
     int best = best_isa();
-    __atomic_store_n(&selected, isa == 1 ? 1 : best, __ATOMIC_RELAXED);
+    __atomic_store_n(&selected, isa < 0 || isa > best ? best : isa, __ATOMIC_RELAXED);
 }
 
 void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
                      float *C, int ldc, const float *bias, int accumulate, int gelu) {
     if (M <= 0 || n1 <= n0) return;
+    switch (seg_kernel_isa()) {
 #if defined(__x86_64__)
-    if (seg_kernel_isa() == 2) { gemm_avx512(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return; }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        gemm_c_avx2(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);
-        return;
-    }
+    case 2: gemm_avx512(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return;
+    case 1: gemm_avx2(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return;
 #endif
-    gemm_c(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);
+    default: gemm_c(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return;
+    }
 }

@@ -5,6 +5,7 @@ import SegmentFormat
 import TestSupport
 import XCTest
 @testable import SegmentEngine
+import SegmentKernels
 
 final class EngineVsPyTorchTests: XCTestCase {
     /// Tolerance on every stage and on the logits: max |diff| <= 1e-4 * max(1, max |reference|).
@@ -18,21 +19,24 @@ final class EngineVsPyTorchTests: XCTestCase {
             + ["norm_up", "up", "logits"]
     }
 
+    /// Every kernel level the CPU runs (AVX-512, AVX2, plain C), each at every thread count given.
     func compare(_ name: String, threads: [Int]) throws {
         let c = try EngineCase(name)
-        for t in threads {
+        defer { seg_kernel_select(-1) }
+        for isa in kernelISAs() { for t in threads {
+            seg_kernel_select(isa)
             let engine = try c.engine(threads: t)
             let got = engine.stages(c.input, batch: c.batch, channels: c.channels)
             var errors: [String] = []
             for stage in Self.stageNames(c.config) where c.io.tensors[stage] != nil {
                 guard let g = got[stage] else { XCTFail("\(name): the engine reported no stage \(stage)"); continue }
-                let e = assertClose(g, c.io[stage], tol: Self.tolerance, "\(name) threads \(t) stage \(stage)")
+                let e = assertClose(g, c.io[stage], tol: Self.tolerance, "\(name) kernels \(isa) threads \(t) stage \(stage)")
                 errors.append("\(stage) \(String(format: "%.1e", e))")
             }
             let agree = argmaxAgreement(got["logits"]!, c.io["logits"], batch: c.batch, classes: c.config.numClasses)
-            XCTAssertGreaterThanOrEqual(agree, Self.argmaxBound, "\(name) threads \(t): argmax agreement \(agree)")
-            print("\(name) threads \(t): relative max error per stage: \(errors.joined(separator: ", ")); argmax agreement \(agree)")
-        }
+            XCTAssertGreaterThanOrEqual(agree, Self.argmaxBound, "\(name) kernels \(isa) threads \(t): argmax agreement \(agree)")
+            print("\(name) kernels \(isa) threads \(t): relative max error per stage: \(errors.joined(separator: ", ")); argmax agreement \(agree)")
+        } }
     }
 
     /// Swin-T (224, 96, [2,2,2,2], [3,6,12,24], window 7, 9 classes), a grayscale batch of 2.

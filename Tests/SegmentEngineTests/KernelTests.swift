@@ -52,10 +52,10 @@ final class KernelTests: XCTestCase {
     /// The GEMM's GELU epilogue (exact erf form) over [-12, 12], through a 1x1 GEMM with weight 1, per kernel.
     func testGELUEpilogueMatchesErfForm() {
         let p = Pinned()
-        defer { seg_kernel_select(0) }
+        defer { seg_kernel_select(-1) }
         let xs = stride(from: -12.0, through: 12.0, by: 0.00731).map { Float($0) } + [0]
         let one = p.packed([1], N: 1, K: 1)
-        for isa: Int32 in seg_kernel_isa() == 2 ? [2, 1] : [1] {
+        for isa in kernelISAs() {
             seg_kernel_select(isa)
             var y = [Float](repeating: .nan, count: xs.count)
             y.withUnsafeMutableBufferPointer {
@@ -73,13 +73,13 @@ final class KernelTests: XCTestCase {
         let p = Pinned()
         for C in [1, 7, 8, 12, 96, 100] {
             let x = rng.normal(3 * C, std: 2, mean: 0.5), g = rng.normal(C, std: 0.3, mean: 1), b = rng.normal(C, std: 0.1)
-            for isa: Int32 in seg_kernel_isa() == 2 ? [2, 1] : [1] {
+            for isa in kernelISAs() {
                 seg_kernel_select(isa)
                 var y = x
                 y.withUnsafeMutableBufferPointer { buf in for r in 0..<3 { layerNormRow(buf.baseAddress! + r * C, buf.baseAddress! + r * C, C, p(g), p(b)) } }
                 assertClose(y, Reference.layerNorm(x, C, p(g), p(b)), tol: 1e-6, "layerNorm isa \(isa) C=\(C)")
             }
-            seg_kernel_select(0)
+            seg_kernel_select(-1)
         }
     }
 
@@ -98,8 +98,8 @@ final class KernelTests: XCTestCase {
     func testWindowAttentionAgainstNaiveTwin() {
         var rng = Rand(5)
         let p = Pinned()
-        defer { seg_kernel_select(0) }
-        let isas: [Int32] = seg_kernel_isa() == 2 ? [2, 1] : [1]
+        defer { seg_kernel_select(-1) }
+        let isas = kernelISAs()
         for (N, d, ld) in [(4, 4, 12), (16, 8, 24), (49, 32, 96), (49, 40, 130), (36, 12, 36)] {
             let qkv = rng.normal(N * ld, std: 1.5), bias = rng.normal(N * N)
             let mask = (0..<(N * N)).map { ($0 / N) % 3 != ($0 % N) % 3 ? Float(-100) : 0 }
@@ -129,8 +129,8 @@ final class KernelTests: XCTestCase {
     func testPackedGEMMAgainstNaiveTwin() {
         var rng = Rand(4)
         let p = Pinned()
-        defer { seg_kernel_select(0) }
-        let isas: [Int32] = seg_kernel_isa() == 2 ? [2, 1] : [1]
+        defer { seg_kernel_select(-1) }
+        let isas = kernelISAs()
         for (M, N, Kp, K, k0) in [(1, 1, 1, 1, 0), (9, 33, 40, 40, 0), (17, 96, 600, 600, 0), (13, 70, 520, 260, 260), (8, 9, 96, 96, 0)] {
             let a = rng.normal(M * K), w = rng.normal(N * Kp, std: 1 / Double(K).squareRoot()), bias = rng.normal(N)
             let P = p.packed(w, N: N, K: Kp)

@@ -5,6 +5,7 @@ import SegmentFormat
 import TestSupport
 import XCTest
 @testable import SegmentEngine
+import SegmentKernels
 
 /// A float32 safetensors file read whole: name -> (shape, values).
 struct SafeTensors {
@@ -98,6 +99,12 @@ struct Rand {
 }
 
 /// Arrays pinned as pointers for kernel calls, freed with the store.
+/// Every kernel level this CPU can run, best first (2 AVX-512, 1 AVX2, 0 plain C); resets the selection to the best.
+func kernelISAs() -> [Int32] {
+    seg_kernel_select(-1)
+    return Array((0...seg_kernel_isa()).reversed())
+}
+
 final class Pinned {
     private var blocks: [UnsafeMutablePointer<Float>] = []
     func callAsFunction(_ a: [Float]) -> UnsafePointer<Float> {

@@ -1,6 +1,7 @@
 // segment's own GEMM: weights packed once (at model load) into panels of SEG_NR output columns, and a
 // register-blocked micro-kernel that reads the activations in place and applies bias / accumulate / GELU while the
-// results are still in registers. AVX-512 when the CPU has it (chosen at run time), else a portable C kernel.
+// results are still in registers. AVX-512 (8 x 32 tiles) or AVX2 + FMA (6 x 16) as the CPU allows, chosen at run
+// time, else plain C.
 // seg_gemm_packed_ref is the naive twin every fast path is tested against.
 #ifndef SEGMENT_KERNELS_H
 #define SEGMENT_KERNELS_H
@@ -46,8 +47,9 @@ void seg_window_attention_ref(int N, int d, const float *q, const float *k, cons
 /// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine gamma / beta); y may alias x.
 void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, const float *beta);
 
-/// Which micro-kernel seg_gemm_packed uses: 2 = AVX-512, 1 = portable C. seg_kernel_select(0) picks the best the
-/// CPU supports (the default); 1 forces the portable kernel (tests); 2 is ignored where AVX-512 is missing.
+/// Which kernels run: 2 = AVX-512, 1 = AVX2 + FMA (the GEMM; softmax and LayerNorm in plain C), 0 = plain C.
+/// seg_kernel_select(-1) picks the best the CPU supports (the default); 0 or 1 force a lesser one (tests); a value
+/// above what the CPU supports gives the best it does.
 int seg_kernel_isa(void);
 void seg_kernel_select(int isa);
 

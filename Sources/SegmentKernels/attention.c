@@ -3,6 +3,7 @@
 // pair, small next to the 4 N^2 d flops; it replaces OpenBLAS calls whose own packing dominated these 49x49x32
 // products.
 #include "segment_kernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -28,45 +29,26 @@ static void softmax_rows_c(float *S, int N) {
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,fma")))
-
-// e^x (x <= 0 here), the algorithm of gemm.c's exp512 (kept private to each file).
-AVX512 static inline __m512 exp512a(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860676533018704e-6f), r);
-    __m512 r2 = _mm512_mul_ps(r, r), r4 = _mm512_mul_ps(r2, r2);
-    __m512 p01 = _mm512_add_ps(_mm512_set1_ps(1.0f), r);
-    __m512 p23 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
-    __m512 p45 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 120), _mm512_set1_ps(1.0f / 24));
-    __m512 p67 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 5040), _mm512_set1_ps(1.0f / 720));
-    __m512 p = _mm512_fmadd_ps(r4, _mm512_fmadd_ps(r2, p67, p45), _mm512_fmadd_ps(r2, p23, p01));
-    return _mm512_scalef_ps(p, n);
-}
-
 AVX512 static void softmax_rows_512(float *S, int N) {
     for (int i = 0; i < N; i++) {
         float *s = S + (size_t)i * N;
         __m512 mv = _mm512_set1_ps(-INFINITY);
         for (int j = 0; j < N; j += 16) {
-            __mmask16 k = N - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - j)) - 1);
+            __mmask16 k = mask16(N - j);
             mv = _mm512_mask_max_ps(mv, k, mv, _mm512_maskz_loadu_ps(k, s + j));
         }
         __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv)), sum = _mm512_setzero_ps();
         for (int j = 0; j < N; j += 16) {
-            __mmask16 k = N - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - j)) - 1);
+            __mmask16 k = mask16(N - j);
             __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m);
             __mmask16 keep = _mm512_mask_cmp_ps_mask(k, t, _mm512_set1_ps(CUTOFF), _CMP_GE_OQ);
-            __m512 e = _mm512_maskz_mov_ps(keep, exp512a(t));
+            __m512 e = _mm512_maskz_mov_ps(keep, exp512(t));
             _mm512_mask_storeu_ps(s + j, k, e);
             sum = _mm512_add_ps(sum, e);
         }
         __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
         for (int j = 0; j < N; j += 16) {
-            __mmask16 k = N - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - j)) - 1);
+            __mmask16 k = mask16(N - j);
             _mm512_mask_storeu_ps(s + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + j), inv));
         }
     }

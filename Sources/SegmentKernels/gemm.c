@@ -7,20 +7,15 @@
 // tile is loaded (or started from the bias) and stored once per K block. Every element sums its K blocks in the
 // same order whatever M, N and the chunking, so any split of rows or columns gives identical bits.
 #include "segment_kernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <string.h>
 
 #define NR SEG_NR
-#ifndef KC
 #define KC 256
-#endif
-#ifndef NC
 #define NC 256
-#endif
-#ifndef MC
 #define MC 256
-#endif
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
@@ -67,9 +62,7 @@ void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, 
 
 // ---- portable micro-kernel: MR = 4 rows x 32 columns, plain C the compiler vectorises -------------------------
 
-#ifndef MRC
 #define MRC 4
-#endif
 
 static inline __attribute__((always_inline))
 void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
@@ -119,42 +112,7 @@ DRIVER(gemm_c, kernel_c, MRC, )
 // ---- AVX2 micro-kernel: 6 rows x 16 columns (12 ymm accumulators), twice per 32-column panel ---------------------
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define AVX2 __attribute__((target("avx2,fma")))
 #define MR2 6
-
-// e^x, x clamped to [-87, 88]: the algorithm of exp512 below, with 2^n built in the exponent bits.
-AVX2 static inline __m256 exp256(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860676533018704e-6f), r);
-    __m256 r2 = _mm256_mul_ps(r, r), r4 = _mm256_mul_ps(r2, r2);
-    __m256 p01 = _mm256_add_ps(_mm256_set1_ps(1.0f), r);
-    __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6), _mm256_set1_ps(0.5f));
-    __m256 p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120), _mm256_set1_ps(1.0f / 24));
-    __m256 p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
-    __m256 p = _mm256_fmadd_ps(r4, _mm256_fmadd_ps(r2, p67, p45), _mm256_fmadd_ps(r2, p23, p01));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-// GELU (exact erf form, Abramowitz & Stegun 7.1.26), as gelu512.
-AVX2 static inline __m256 gelu256(__m256 x) {
-    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
-    __m256 sign = _mm256_and_ps(z, _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)));
-    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign, z), _mm256_set1_ps(9.25f));
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
-    __m256 t2 = _mm256_mul_ps(t, t);
-    __m256 lo = _mm256_fnmadd_ps(t, _mm256_set1_ps(0.284496736f), _mm256_set1_ps(0.254829592f));
-    __m256 mid = _mm256_fnmadd_ps(t, _mm256_set1_ps(1.453152027f), _mm256_set1_ps(1.421413741f));
-    __m256 p = _mm256_fmadd_ps(t2, _mm256_fmadd_ps(t2, _mm256_set1_ps(1.061405429f), mid), lo);
-    __m256 e = _mm256_fnmadd_ps(_mm256_mul_ps(p, t), exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), a)),
-                                _mm256_set1_ps(1.0f));
-    __m256 erf = _mm256_or_ps(e, sign);
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
-}
 
 AVX2 static inline __m256i lane_mask(int n) {   // lanes 0 .. n-1 set (n clamped to 0 .. 8)
     n = n < 0 ? 0 : n > 8 ? 8 : n;
@@ -211,45 +169,7 @@ DRIVER(gemm_avx2, kernel_avx2, MR2, AVX2)
 // ---- AVX-512 micro-kernel: MR = 8 rows x 32 columns (16 zmm accumulators) ---------------------------------------
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,fma")))
-#ifndef MR512
 #define MR512 8
-#endif
-
-// e^x to about 1 ulp for x in [-87, 88] (clamped): x = n ln2 + r, e^r by its degree-7 Taylor polynomial (Estrin),
-// times 2^n by vscalefps. The same algorithm as the engine's Swift expCore.
-AVX512 static inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860676533018704e-6f), r);
-    __m512 r2 = _mm512_mul_ps(r, r), r4 = _mm512_mul_ps(r2, r2);
-    __m512 p01 = _mm512_add_ps(_mm512_set1_ps(1.0f), r);
-    __m512 p23 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
-    __m512 p45 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 120), _mm512_set1_ps(1.0f / 24));
-    __m512 p67 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 5040), _mm512_set1_ps(1.0f / 720));
-    __m512 p = _mm512_fmadd_ps(r4, _mm512_fmadd_ps(r2, p67, p45), _mm512_fmadd_ps(r2, p23, p01));
-    return _mm512_scalef_ps(p, n);
-}
-
-// GELU, exact form x/2 (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (absolute error < 2e-7), as the
-// engine's Swift fastGELU.
-AVX512 static inline __m512 gelu512(__m512 x) {
-    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    __m512i sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u));
-    __m512 a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(z))), _mm512_set1_ps(9.25f));
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
-    __m512 t2 = _mm512_mul_ps(t, t);
-    __m512 lo = _mm512_fnmadd_ps(t, _mm512_set1_ps(0.284496736f), _mm512_set1_ps(0.254829592f));
-    __m512 mid = _mm512_fnmadd_ps(t, _mm512_set1_ps(1.453152027f), _mm512_set1_ps(1.421413741f));
-    __m512 p = _mm512_fmadd_ps(t2, _mm512_fmadd_ps(t2, _mm512_set1_ps(1.061405429f), mid), lo);
-    __m512 e = _mm512_fnmadd_ps(_mm512_mul_ps(p, t), exp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a)),
-                                _mm512_set1_ps(1.0f));
-    __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(e), sign));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
-}
 
 AVX512 static inline __attribute__((always_inline))
 void kernel512(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
@@ -261,8 +181,7 @@ void kernel512(int rows, int kc, const float *A, int lda, const float *B, float 
         a[i] = A + (size_t)r * lda;
         c[i] = C + (size_t)r * ldc;
     }
-    __mmask16 m0 = ncols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << ncols) - 1);
-    __mmask16 m1 = ncols >= 32 ? (__mmask16)0xFFFF : ncols <= 16 ? (__mmask16)0 : (__mmask16)((1u << (ncols - 16)) - 1);
+    __mmask16 m0 = mask16(ncols), m1 = mask16(ncols - 16);
     __m512 acc[MR512][2];
     __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();

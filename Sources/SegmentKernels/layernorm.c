@@ -1,6 +1,7 @@
 // LayerNorm of one row (PyTorch's nn.LayerNorm: biased variance, eps 1e-5), two passes over the row: the mean,
 // then the centred sum of squares, then the affine output. AVX-512 where the CPU has it, else plain C.
 #include "segment_kernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 
@@ -14,23 +15,18 @@ static void layernorm_c(const float *x, float *y, int C, const float *g, const f
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,fma")))
-
-static inline __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-
 AVX512 static void layernorm_512(const float *x, float *y, int C, const float *g, const float *b) {
     __m512 s = _mm512_setzero_ps();
-    for (int c = 0; c < C; c += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail_mask(C - c), x + c));
+    for (int c = 0; c < C; c += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask16(C - c), x + c));
     __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)C), q = _mm512_setzero_ps();
     for (int c = 0; c < C; c += 16) {
-        __mmask16 k = tail_mask(C - c);
+        __mmask16 k = mask16(C - c);
         __m512 d = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + c), mean);
         q = _mm512_fmadd_ps(d, d, q);
     }
     __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(q) / (float)C + 1e-5f));
     for (int c = 0; c < C; c += 16) {
-        __mmask16 k = tail_mask(C - c);
+        __mmask16 k = mask16(C - c);
         __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + c), mean), rstd);
         _mm512_mask_storeu_ps(y + c, k, _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(k, g + c), _mm512_maskz_loadu_ps(k, b + c)));
     }

@@ -100,7 +100,8 @@ struct PackedWeight {
     /// W (N, K) row-major again (for the naive references).
     func unpacked() -> [Float] {
         var w = [Float](repeating: 0, count: N * K)
-        for n in 0..<N { for k in 0..<K { w[n * K + k] = data[(n / 32) * 32 * K + k * 32 + n % 32] } }
+        let nr = Int(SEG_NR)
+        for n in 0..<N { for k in 0..<K { w[n * K + k] = data[(n / nr) * nr * K + k * nr + n % nr] } }
         return w
     }
 }
@@ -112,14 +113,13 @@ enum Epilogue {
     case biasGELU(UnsafePointer<Float>)
 }
 
-/// out (M, N; row stride ldo) = beta * out + x (M, K; row stride ldx) · W[:, k0 ..< k0+K]^T, then the epilogue
-/// (bias, GELU) applied in the GEMM's registers; beta is 0 or 1. K defaults to all of W's input features. With
+/// out (M, N; row stride ldo) = (accumulate ? out : 0) + x (M, K; row stride ldx) · W[:, k0 ..< k0+K]^T, then the
+/// epilogue (bias, GELU) applied in the GEMM's registers. K defaults to all of W's input features. With
 /// `pool`, the N columns are split over its threads in whole 32-column panels (for small M, where splitting rows
 /// would leave too few per thread); the result is bit-identical for any split.
 func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int = 0, _ W: PackedWeight,
-            _ out: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 0, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
+            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
     guard M > 0 else { return }
-    precondition(beta == 0 || beta == 1, "linear: beta must be 0 or 1")
     let K = K ?? W.K, N = W.N
     let bias: UnsafePointer<Float>?, gelu: Int32
     switch epilogue {
@@ -129,7 +129,7 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
     }
     func columns(_ n0: Int, _ n1: Int) {
         seg_gemm_packed(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data, Int32(W.K), Int32(k0),
-                        out, Int32(ldo), bias, beta == 1 ? 1 : 0, gelu)
+                        out, Int32(ldo), bias, accumulate ? 1 : 0, gelu)
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
         let panels = (N + 31) / 32

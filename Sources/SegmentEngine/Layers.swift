@@ -37,7 +37,7 @@ func groupWindows(_ g: StageGeometry) -> Int {
 }
 
 /// Below this many rows per thread, a block runs all its windows as one tile whose GEMMs split their columns
-/// over the threads (one copy of each weight packed per thread-half instead of a whole copy per thread).
+/// over the threads (each thread streams half of every weight instead of all of it for a few rows).
 let blockMinRowsPerThread = 128
 
 /// Rows of the largest tile `swinBlock` uses for up to `maxBatch` images of stage `g` on `threads` threads.
@@ -138,10 +138,10 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         } else {
             for p in 0..<pairs { attention(p, scratch.scores(slot)) }
         }
-        linear(xn, ldx: C, M: n, w.projW, xs, ldo: C, beta: 1, .bias(w.projB), pool: inner)
+        linear(xn, ldx: C, M: n, w.projW, xs, ldo: C, accumulate: true, .bias(w.projB), pool: inner)
         for r in 0..<n { layerNormRow(xs + r * C, xn + r * C, C, w.norm2W, w.norm2B) }
         linear(xn, ldx: C, M: n, w.fc1W, big, ldo: hidden, .biasGELU(w.fc1B), pool: inner)
-        linear(big, ldx: hidden, M: n, w.fc2W, xs, ldo: C, beta: 1, .bias(w.fc2B), pool: inner)
+        linear(big, ldx: hidden, M: n, w.fc2W, xs, ldo: C, accumulate: true, .bias(w.fc2B), pool: inner)
         for r in 0..<n { (dst + lay.token(row: w0 * N + r) * C).update(from: xs + r * C, count: C) }
     }
 
@@ -208,7 +208,7 @@ func concatBack(_ x: UnsafePointer<Float>, _ skip: UnsafePointer<Float>, rows M:
     forRowTiles(M, tile: rowTile, pool: pool) { r0, n, _, inner in
         let o = out + r0 * C
         linear(x + r0 * C, ldx: C, M: n, K: C, k0: 0, w, o, ldo: C, .bias(b), pool: inner)
-        linear(skip + r0 * C, ldx: C, M: n, K: C, k0: C, w, o, ldo: C, beta: 1, .none, pool: inner)
+        linear(skip + r0 * C, ldx: C, M: n, K: C, k0: C, w, o, ldo: C, accumulate: true, .none, pool: inner)
     }
 }
 

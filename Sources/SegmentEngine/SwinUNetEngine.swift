@@ -60,13 +60,7 @@ public final class SwinUNetEngine {
             guard let info = model.tensor(spec.name), info.count == out.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
             }
-            try model.withBytes(of: spec.name) { raw in
-                switch info.dtype {
-                case .f32: _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(out))
-                case .f16: for i in 0..<out.count { out[i] = HalfFloat.float(f16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-                case .bf16: for i in 0..<out.count { out[i] = HalfFloat.float(bf16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-                }
-            }
+            try model.floats(spec.name, into: out)
         }
     }
 

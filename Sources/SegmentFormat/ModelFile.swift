@@ -52,20 +52,26 @@ public final class ModelFile: @unchecked Sendable {   // immutable after open; t
     /// A Float copy of tensor `name`, widened exactly from f16/bf16.
     public func floats(_ name: String) throws -> [Float] {
         guard let t = tensor(name) else { throw ModelFileError.noSuchTensor(path: path, tensor: name) }
-        let n = t.count
-        return try withBytes(of: name) { raw in
-            [Float](unsafeUninitializedCapacity: n) { out, initialized in
-                switch t.dtype {
-                case .f32:
-                    _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(out))   // offsets are 64-byte aligned
-                case .f16:
-                    let h = raw.assumingMemoryBound(to: UInt16.self)
-                    for i in 0..<n { out[i] = HalfFloat.float(f16: UInt16(littleEndian: h[i])) }
-                case .bf16:
-                    let h = raw.assumingMemoryBound(to: UInt16.self)
-                    for i in 0..<n { out[i] = HalfFloat.float(bf16: UInt16(littleEndian: h[i])) }
-                }
-                initialized = n
+        return try [Float](unsafeUninitializedCapacity: t.count) { out, initialized in
+            try floats(name, into: out)
+            initialized = t.count
+        }
+    }
+
+    /// Writes tensor `name`, widened exactly from f16/bf16, into `out` (exactly the tensor's element count).
+    public func floats(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
+        guard let t = tensor(name) else { throw ModelFileError.noSuchTensor(path: path, tensor: name) }
+        precondition(out.count == t.count, "floats(into:): \(out.count) floats for the \(t.count) of '\(name)'")
+        try withBytes(of: name) { raw in
+            switch t.dtype {
+            case .f32:
+                _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(out))   // offsets are 64-byte aligned
+            case .f16:
+                let h = raw.assumingMemoryBound(to: UInt16.self)
+                for i in 0..<t.count { out[i] = HalfFloat.float(f16: UInt16(littleEndian: h[i])) }
+            case .bf16:
+                let h = raw.assumingMemoryBound(to: UInt16.self)
+                for i in 0..<t.count { out[i] = HalfFloat.float(bf16: UInt16(littleEndian: h[i])) }
             }
         }
     }

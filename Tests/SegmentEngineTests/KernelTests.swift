@@ -95,6 +95,8 @@ final class KernelTests: XCTestCase {
 
     /// Window attention (packed q k^T + bias (+ -100 mask) -> softmax -> @ v) against its naive twin, for every
     /// kernel the CPU runs: window sizes 2x2 .. 7x7 (N up to 49: a partial second panel), head dims 4 .. 40.
+    /// Tolerance: float32 sums of d products then of N products against double sums; the worst case measured is
+    /// 2.6e-6 relative (N 49, d 40, scores of scale 5), so 5e-6 leaves 2x.
     func testWindowAttentionAgainstNaiveTwin() {
         var rng = Rand(5)
         let p = Pinned()
@@ -117,7 +119,7 @@ final class KernelTests: XCTestCase {
                     got.withUnsafeMutableBufferPointer {
                         seg_window_attention(Int32(N), Int32(d), q, k, v, Int32(ld), p(bias), masked ? p(mask) : nil, $0.baseAddress!, Int32(d), work)
                     }
-                    assertClose(got, want, tol: 1e-5, "attention isa \(isa) N=\(N) d=\(d) masked=\(masked)")
+                    assertClose(got, want, tol: 5e-6, "attention isa \(isa) N=\(N) d=\(d) masked=\(masked)")
                 }
             }
         }

@@ -166,60 +166,98 @@ void kernel_avx2(int rows, int kc, const float *A, int lda, const float *B, floa
 DRIVER(gemm_avx2, kernel_avx2, MR2, AVX2)
 #endif
 
-// ---- AVX-512 micro-kernel: MR = 8 rows x 32 columns (16 zmm accumulators) ---------------------------------------
+// ---- AVX-512 micro-kernels: 8 rows x 32 columns (one panel) and 6 rows x 64 columns (two panels) --------------
+//
+// Both keep 16 or 24 zmm accumulators. The two-panel tile does 24 FMAs per 6 broadcasts and 4 loads of B, against 16
+// per 8 and 2 for the one-panel tile, which leaves the front end more room: it ran 10-15 % faster on the model's
+// shapes (docs/perf-engine.md). The one-panel tile takes a chunk's last odd panel. Every output element gets the
+// same operations in the same order in both (start from C + bias or bias, one FMA per k in k order), so which tile
+// computed a column never changes its bits.
 
 #if defined(__x86_64__)
 #define MR512 8
+#define MR512P 6
 
 AVX512 static inline __attribute__((always_inline))
-void kernel512(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
-               const float *bias, int load_c, int gelu) {
+void tile512(const int MR, const int NV, int rows, int kc, const float *A, int lda, const float *B, size_t pstride,
+             float *C, int ldc, int ncols, const float *bias, int load_c, int gelu) {
+    // NV = zmm vectors per row: 2 (one panel; 1 if its live columns fit in 16) or 4 (two panels, B and B + pstride)
     const float *a[MR512];
     float *c[MR512];
-    for (int i = 0; i < MR512; i++) {
+    for (int i = 0; i < MR; i++) {
         int r = i < rows ? i : rows - 1;      // rows past the tile recompute the last one and are never stored
         a[i] = A + (size_t)r * lda;
         c[i] = C + (size_t)r * ldc;
     }
-    __mmask16 m0 = mask16(ncols), m1 = mask16(ncols - 16);
-    __m512 acc[MR512][2];
-    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    const float *b[4];
+    __mmask16 m[4];
+    __m512 acc[MR512][4];
 #pragma clang loop unroll(full)
-    for (int i = 0; i < MR512; i++) {
-        acc[i][0] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c[i]), b0) : b0;
-        acc[i][1] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c[i] + 16), b1) : b1;
+    for (int v = 0; v < NV; v++) {
+        b[v] = B + (size_t)(v / 2) * pstride + 16 * (v % 2);
+        m[v] = mask16(ncols - 16 * v);
+        __m512 bv = bias ? _mm512_maskz_loadu_ps(m[v], bias + 16 * v) : _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) acc[i][v] = load_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], c[i] + 16 * v), bv) : bv;
     }
-    if (ncols <= 16) {      // a narrow last panel (e.g. 9 classes): half the FMAs
-        for (int k = 0; k < kc; k++) {
-            __m512 w0 = _mm512_loadu_ps(B + (size_t)k * NR);
+    for (int k = 0; k < kc; k++) {
+        __m512 w[4];
 #pragma clang loop unroll(full)
-            for (int i = 0; i < MR512; i++) acc[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[i][k]), w0, acc[i][0]);
-        }
-    } else {
-        for (int k = 0; k < kc; k++) {
-            __m512 w0 = _mm512_loadu_ps(B + (size_t)k * NR), w1 = _mm512_loadu_ps(B + (size_t)k * NR + 16);
+        for (int v = 0; v < NV; v++) w[v] = _mm512_loadu_ps(b[v] + (size_t)k * NR);
 #pragma clang loop unroll(full)
-            for (int i = 0; i < MR512; i++) {
-                __m512 av = _mm512_set1_ps(a[i][k]);
-                acc[i][0] = _mm512_fmadd_ps(av, w0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(av, w1, acc[i][1]);
-            }
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i][k]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(av, w[v], acc[i][v]);
         }
     }
-    if (gelu) {
 #pragma clang loop unroll(full)
-        for (int i = 0; i < MR512; i++) { acc[i][0] = gelu512(acc[i][0]); acc[i][1] = gelu512(acc[i][1]); }
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < MR512; i++)
+    for (int i = 0; i < MR; i++)
         if (i < rows) {
-            _mm512_mask_storeu_ps(c[i], m0, acc[i][0]);
-            _mm512_mask_storeu_ps(c[i] + 16, m1, acc[i][1]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(c[i] + 16 * v, m[v], gelu ? gelu512(acc[i][v]) : acc[i][v]);
         }
 }
 
-DRIVER(gemm_avx512, kernel512, MR512, AVX512)
+AVX512 static inline __attribute__((always_inline))
+void kernel512(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
+               const float *bias, int load_c, int gelu) {
+    if (ncols <= 16)        // a narrow last panel (e.g. 9 classes): half the FMAs
+        tile512(MR512, 1, rows, kc, A, lda, B, 0, C, ldc, ncols, bias, load_c, gelu);
+    else
+        tile512(MR512, 2, rows, kc, A, lda, B, 0, C, ldc, ncols, bias, load_c, gelu);
+}
+
+AVX512 static void gemm_avx512(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                               float *C, int ldc, const float *bias, int accumulate, int gelu) {
+    for (int nc0 = n0; nc0 < n1; nc0 += NC) {
+        int nc1 = imin(n1, nc0 + NC);
+        for (int mc0 = 0; mc0 < M; mc0 += MC) {
+            int mc1 = imin(M, mc0 + MC);
+            for (int kb = 0; kb < K; kb += KC) {
+                int kc = imin(KC, K - kb), first = kb == 0, last = kb + kc == K;
+                int load_c = first ? accumulate : 1, g = last && gelu;
+                for (int j0 = nc0; j0 < nc1;) {
+                    const float *Bp = P + (size_t)(j0 / NR) * NR * Kp + (size_t)(k0 + kb) * NR;
+                    const float *bj = first && bias ? bias + j0 : NULL;
+                    int ncols = nc1 - j0;
+                    if (ncols > NR) {           // two panels
+                        for (int m = mc0; m < mc1; m += MR512P)
+                            tile512(MR512P, 4, imin(MR512P, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp,
+                                    (size_t)NR * Kp, C + (size_t)m * ldc + j0, ldc, imin(ncols, 2 * NR), bj, load_c, g);
+                        j0 += 2 * NR;
+                    } else {
+                        for (int m = mc0; m < mc1; m += MR512)
+                            kernel512(imin(MR512, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp,
+                                      C + (size_t)m * ldc + j0, ldc, ncols, bj, load_c, g);
+                        j0 += NR;
+                    }
+                }
+            }
+        }
+    }
+    if (K == 0) seg_gemm_packed_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);
+}
 #endif
 
 // ---- dispatch ---------------------------------------------------------------------------------------------------

@@ -125,15 +125,18 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// segment's GEMM (each micro-kernel the CPU can run) against its naive twin: odd M (row remainders), N not a
-    /// multiple of 32 (masked panels), K crossing the 256 block, a K range of a wider packed weight (k0), start from
-    /// zero or accumulate, bias, GELU; and a column split at a panel boundary gives the same bits as one call.
+    /// segment's GEMM (each micro-kernel the CPU can run) against its naive twin: odd M (row remainders of the 8-,
+    /// 6- and 4-row tiles), N not a multiple of 32 (masked panels, in one- and two-panel tiles), N crossing the
+    /// 256-column chunk, K crossing the 256 block, a K range of a wider packed weight (k0), start from zero or
+    /// accumulate, bias, GELU; and a column split at a panel boundary (so the split computes with other tiles: the
+    /// AVX-512 two-panel tiles then start at an odd panel) gives the same bits as one call.
     func testPackedGEMMAgainstNaiveTwin() {
         var rng = Rand(4)
         let p = Pinned()
         defer { seg_kernel_select(-1) }
         let isas = kernelISAs()
-        for (M, N, Kp, K, k0) in [(1, 1, 1, 1, 0), (9, 33, 40, 40, 0), (17, 96, 600, 600, 0), (13, 70, 520, 260, 260), (8, 9, 96, 96, 0)] {
+        for (M, N, Kp, K, k0) in [(1, 1, 1, 1, 0), (9, 33, 40, 40, 0), (17, 96, 600, 600, 0), (13, 70, 520, 260, 260), (8, 9, 96, 96, 0),
+                                    (1, 64, 7, 7, 0), (23, 300, 64, 64, 0)] {
             let a = rng.normal(M * K), w = rng.normal(N * Kp, std: 1 / Double(K).squareRoot()), bias = rng.normal(N)
             let P = p.packed(w, N: N, K: Kp)
             XCTAssertEqual(P.unpacked(), w, "pack / unpack round trip N=\(N) K=\(Kp)")

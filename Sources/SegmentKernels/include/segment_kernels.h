@@ -1,6 +1,6 @@
 // segment's own GEMM: weights packed once (at model load) into panels of SEG_NR output columns, and a
 // register-blocked micro-kernel that reads the activations in place and applies bias / accumulate / GELU while the
-// results are still in registers. AVX-512 (8 x 32 tiles) or AVX2 + FMA (6 x 16) as the CPU allows, chosen at run
+// results are still in registers. AVX-512 (6 x 64 and 8 x 32 tiles) or AVX2 + FMA (6 x 16) as the CPU allows, chosen at run
 // time, else plain C.
 // seg_gemm_packed_ref is the naive twin every fast path is tested against.
 #ifndef SEGMENT_KERNELS_H

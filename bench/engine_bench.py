@@ -75,6 +75,14 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+def engine_env(threads: int) -> dict:
+    """The engine's own threads are set by --threads; segment-bench links OpenBLAS only for its sgemm command, so
+    OpenBLAS gets one thread here and starts no idle (spinning) thread beside the engine's."""
+    env = clean_env(threads)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
 def run_measured(cmd: list[str], env: dict) -> dict:
     """Runs a command printing one JSON line (with `peak_rss_mb`) and returns it."""
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -209,7 +217,7 @@ def main() -> None:
                 for t in THREADS:
                     r = merge(("engine", b, t), run_measured(
                         [str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch", str(b),
-                         "--warmup", str(args.warmup), "--iters", str(iters[b])], clean_env(t)))
+                         "--warmup", str(args.warmup), "--iters", str(iters[b])], engine_env(t)))
                     print(f"round {round_ + 1} engine batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice",
                           file=sys.stderr)
                     for peer in peers:

@@ -1,7 +1,11 @@
-// Window attention for one (window, head) pair on top of the packed GEMM: S = bias (+ mask) + q k^T (k packed as
-// a 32-column-panel weight), softmax in place, out = S v (v packed the same way). The packing is 2 N d floats per
-// pair, small next to the 4 N^2 d flops; it replaces OpenBLAS calls whose own packing dominated these 49x49x32
-// products.
+// Window attention for one (window, head) pair. Two paths, the same operations in the same order for every output
+// (so they give the same bits):
+// - windows of up to 64 tokens with AVX-512 (every Swin window of 8x8 or less; 7x7 = 49 in Swin-T): one fused
+//   kernel per 6 query rows. A row's N scores fit in 4 zmm registers, so the tile computes bias (+ mask) + q k^T
+//   (k transposed once per pair into a 64-column block), the row softmax and P v without writing the scores out;
+//   v is read in place (a row of v is the 32 columns of a panel). Six rows interleave their max and sum reductions.
+// - otherwise, on top of the packed GEMM: S = bias (+ mask) + q k^T (k packed as a 32-column-panel weight),
+//   softmax in place, out = S v (v packed the same way).
 #include "segment_kernels.h"
 #include "simd_math.h"
 
@@ -10,8 +14,13 @@
 
 #define CUTOFF (-80.0f)
 
+#define SMALL_N 64      // the fused path: N <= 64, row scores in 4 zmm
+#define ATT_MR 6        // query rows per fused tile
+
 size_t seg_attention_work_floats(int N, int d) {
-    return (size_t)N * N + seg_packed_floats(N, d) + seg_packed_floats(d, N);
+    size_t general = (size_t)N * N + seg_packed_floats(N, d) + seg_packed_floats(d, N);
+    size_t fused = (size_t)d * SMALL_N + ATT_MR * SMALL_N;     // k^T (d, 64), then the tile's P (6, 64)
+    return general > fused ? general : fused;
 }
 
 static void softmax_rows_c(float *S, int N) {
@@ -55,8 +64,108 @@ AVX512 static void softmax_rows_512(float *S, int N) {
 }
 #endif
 
+#if defined(__x86_64__)
+// NV = zmm vectors per score row (ceil(N / 16)), a compile-time constant per instance.
+AVX512 static inline __attribute__((always_inline))
+void attention_fused_512(const int NV, int N, int d, const float *q, const float *k, const float *v, int ld,
+                         const float *bias, const float *mask, float *out, int ldo, float *work) {
+    float *kT = work;                                  // (d, 64): kT[e*64 + j] = k[j, e], columns N..63 zero
+    float *P = work + (size_t)d * SMALL_N;             // (ATT_MR, 64) probabilities of the current tile
+    for (int e = 0; e < d; e++)
+        for (int j = N; j < SMALL_N; j++) kT[(size_t)e * SMALL_N + j] = 0.0f;
+    for (int j = 0; j < N; j++)
+        for (int e = 0; e < d; e++) kT[(size_t)e * SMALL_N + j] = k[(size_t)j * ld + e];
+    __mmask16 cm[4];
+#pragma clang loop unroll(full)
+    for (int c = 0; c < NV; c++) cm[c] = mask16(N - 16 * c);
+    const __m512 cutoff = _mm512_set1_ps(CUTOFF);
+    for (int i0 = 0; i0 < N; i0 += ATT_MR) {
+        int rows = N - i0 < ATT_MR ? N - i0 : ATT_MR;
+        const float *qr[ATT_MR];
+        __m512 s[ATT_MR][4];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < ATT_MR; r++) {
+            int i = i0 + (r < rows ? r : rows - 1);    // rows past the tile recompute the last one, never stored
+            qr[r] = q + (size_t)i * ld;
+#pragma clang loop unroll(full)
+            for (int c = 0; c < NV; c++) {
+                __m512 b = _mm512_maskz_loadu_ps(cm[c], bias + (size_t)i * N + 16 * c);
+                s[r][c] = mask ? _mm512_add_ps(b, _mm512_maskz_loadu_ps(cm[c], mask + (size_t)i * N + 16 * c)) : b;
+            }
+        }
+        for (int e = 0; e < d; e++) {                  // scores: s += q[i, e] * k^T[e, :]
+            __m512 w[4];
+#pragma clang loop unroll(full)
+            for (int c = 0; c < NV; c++) w[c] = _mm512_loadu_ps(kT + (size_t)e * SMALL_N + 16 * c);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < ATT_MR; r++) {
+                __m512 a = _mm512_set1_ps(qr[r][e]);
+#pragma clang loop unroll(full)
+                for (int c = 0; c < NV; c++) s[r][c] = _mm512_fmadd_ps(a, w[c], s[r][c]);
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < ATT_MR; r++) {             // softmax of each row, in registers
+            __m512 mv = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+            for (int c = 0; c < NV; c++) mv = _mm512_mask_max_ps(mv, cm[c], mv, s[r][c]);
+            __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+#pragma clang loop unroll(full)
+            for (int c = 0; c < NV; c++) {
+                __m512 t = _mm512_sub_ps(s[r][c], m);
+                __mmask16 keep = _mm512_mask_cmp_ps_mask(cm[c], t, cutoff, _CMP_GE_OQ);
+                s[r][c] = _mm512_maskz_mov_ps(keep, exp512(t));
+                sum = _mm512_add_ps(sum, s[r][c]);
+            }
+            __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+#pragma clang loop unroll(full)
+            for (int c = 0; c < NV; c++) _mm512_storeu_ps(P + r * SMALL_N + 16 * c, _mm512_mul_ps(s[r][c], inv));
+        }
+        for (int c0 = 0; c0 < d; c0 += 32) {           // out rows = P v, 32 output columns at a time
+            __mmask16 m0 = mask16(d - c0), m1 = mask16(d - c0 - 16);
+            __m512 o[ATT_MR][2];
+#pragma clang loop unroll(full)
+            for (int r = 0; r < ATT_MR; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
+            for (int j = 0; j < N; j++) {
+                const float *vr = v + (size_t)j * ld + c0;
+                __m512 w0 = _mm512_maskz_loadu_ps(m0, vr), w1 = _mm512_maskz_loadu_ps(m1, vr + 16);
+#pragma clang loop unroll(full)
+                for (int r = 0; r < ATT_MR; r++) {
+                    __m512 a = _mm512_set1_ps(P[r * SMALL_N + j]);
+                    o[r][0] = _mm512_fmadd_ps(a, w0, o[r][0]);
+                    o[r][1] = _mm512_fmadd_ps(a, w1, o[r][1]);
+                }
+            }
+#pragma clang loop unroll(full)
+            for (int r = 0; r < ATT_MR; r++)
+                if (r < rows) {
+                    float *orow = out + (size_t)(i0 + r) * ldo + c0;
+                    _mm512_mask_storeu_ps(orow, m0, o[r][0]);
+                    _mm512_mask_storeu_ps(orow + 16, m1, o[r][1]);
+                }
+        }
+    }
+}
+
+AVX512 static void attention_fused_dispatch(int N, int d, const float *q, const float *k, const float *v, int ld,
+                                            const float *bias, const float *mask, float *out, int ldo, float *work) {
+    switch ((N + 15) / 16) {
+    case 1: attention_fused_512(1, N, d, q, k, v, ld, bias, mask, out, ldo, work); return;
+    case 2: attention_fused_512(2, N, d, q, k, v, ld, bias, mask, out, ldo, work); return;
+    case 3: attention_fused_512(3, N, d, q, k, v, ld, bias, mask, out, ldo, work); return;
+    default: attention_fused_512(4, N, d, q, k, v, ld, bias, mask, out, ldo, work); return;
+    }
+}
+#endif
+
 void seg_window_attention(int N, int d, const float *q, const float *k, const float *v, int ld, const float *bias,
                           const float *mask, float *out, int ldo, float *work) {
+#if defined(__x86_64__)
+    if (seg_kernel_isa() == 2 && N <= SMALL_N && N > 0) {
+        attention_fused_dispatch(N, d, q, k, v, ld, bias, mask, out, ldo, work);
+        return;
+    }
+#endif
     float *S = work;                                   // (N, N) scores, then probabilities
     float *Pk = S + (size_t)N * N;                     // k packed as a (N, d) weight: S += q Pk^T
     float *Pv = Pk + seg_packed_floats(N, d);          // v packed as a (d, N) weight over N inputs: out = S Pv^T

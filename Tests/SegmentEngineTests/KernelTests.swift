@@ -93,8 +93,10 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// Window attention (packed q k^T + bias (+ -100 mask) -> softmax -> @ v) against its naive twin, for every
-    /// kernel the CPU runs: window sizes 2x2 .. 7x7 (N up to 49: a partial second panel), head dims 4 .. 40.
+    /// Window attention (q k^T + bias (+ -100 mask) -> softmax -> @ v) against its naive twin, for every kernel the
+    /// CPU runs: window sizes 2x2 .. 8x8 (the fused AVX-512 path: N up to 64, 1 to 4 score vectors per row, row
+    /// tails of its 6-row tiles) and 9x9 (N 81: the packed-GEMM path), head dims 4 .. 40 (more than one 32-column
+    /// block of output).
     /// Tolerance: float32 sums of d products then of N products against double sums; the worst case measured is
     /// 2.6e-6 relative (N 49, d 40, scores of scale 5), so 5e-6 leaves 2x.
     func testWindowAttentionAgainstNaiveTwin() {
@@ -102,7 +104,7 @@ final class KernelTests: XCTestCase {
         let p = Pinned()
         defer { seg_kernel_select(-1) }
         let isas = kernelISAs()
-        for (N, d, ld) in [(4, 4, 12), (16, 8, 24), (49, 32, 96), (49, 40, 130), (36, 12, 36)] {
+        for (N, d, ld) in [(4, 4, 12), (16, 8, 24), (49, 32, 96), (49, 40, 130), (36, 12, 36), (64, 16, 48), (81, 8, 24)] {
             let qkv = rng.normal(N * ld, std: 1.5), bias = rng.normal(N * N)
             let mask = (0..<(N * N)).map { ($0 / N) % 3 != ($0 % N) % 3 ? Float(-100) : 0 }
             let work = UnsafeMutablePointer<Float>.allocate(capacity: seg_attention_work_floats(Int32(N), Int32(d)))

@@ -44,6 +44,14 @@ func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _
     seg_layernorm_row(x, y, Int32(C), gamma, beta)
 }
 
+/// LayerNorm of `rows` rows of C values, x (row stride ldx) -> y (row stride ldy); the same bits as layerNormRow
+/// on each row. y may alias x (ldy == ldx).
+@inline(__always)
+func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, _ C: Int,
+               _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
+    seg_layernorm_rows(x, Int32(ldx), y, Int32(ldy), Int32(rows), Int32(C), gamma, beta)
+}
+
 /// In place: s = softmax(s) over n values.
 @inline(__always)
 func softmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int) {

@@ -93,7 +93,7 @@ func patchEmbed(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, _ cf
             }
         }
         linear(patches, ldx: K, M: n, w, out + r0 * E, ldo: E, .bias(b), pool: inner)
-        for r in 0..<n { layerNormRow(out + (r0 + r) * E, out + (r0 + r) * E, E, normW, normB) }
+        layerNorm(rows: n, out + r0 * E, ldx: E, out + r0 * E, ldy: E, E, normW, normB)
     }
 }
 
@@ -117,11 +117,8 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         let xs = scratch.tile(slot)      // (n, C)   gathered tokens, becoming the block output
         let xn = xs + n * C                           // (n, C)   LN output, then attention context
         let big = xn + n * C                          // (n, max(3C, hidden))  qkv, then the MLP hidden layer
-        for r in 0..<n {
-            let t = lay.token(row: w0 * N + r)
-            (xs + r * C).update(from: src + t * C, count: C)
-            layerNormRow(xs + r * C, xn + r * C, C, w.norm1W, w.norm1B)
-        }
+        for r in 0..<n { (xs + r * C).update(from: src + lay.token(row: w0 * N + r) * C, count: C) }
+        layerNorm(rows: n, xs, ldx: C, xn, ldy: C, C, w.norm1W, w.norm1B)
         linear(xn, ldx: C, M: n, w.qkvW, big, ldo: 3 * C, .bias(w.qkvB), pool: inner)
         // Attention: (window, head) pairs; q, k, v of head h are columns h*d, C + h*d, 2C + h*d of the qkv tile.
         func attention(_ pair: Int, _ work: UnsafeMutablePointer<Float>) {    // work: seg_attention_work_floats(N, d)
@@ -139,7 +136,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
             for p in 0..<pairs { attention(p, scratch.scores(slot)) }
         }
         linear(xn, ldx: C, M: n, w.projW, xs, ldo: C, accumulate: true, .bias(w.projB), pool: inner)
-        for r in 0..<n { layerNormRow(xs + r * C, xn + r * C, C, w.norm2W, w.norm2B) }
+        layerNorm(rows: n, xs, ldx: C, xn, ldy: C, C, w.norm2W, w.norm2B)
         linear(xn, ldx: C, M: n, w.fc1W, big, ldo: hidden, .biasGELU(w.fc1B), pool: inner)
         linear(big, ldx: hidden, M: n, w.fc2W, xs, ldo: C, accumulate: true, .bias(w.fc2B), pool: inner)
         for r in 0..<n { (dst + lay.token(row: w0 * N + r) * C).update(from: xs + r * C, count: C) }
@@ -176,8 +173,8 @@ func patchMerging(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, 
                 let s = src + ((b * R + 2 * y + dy) * R + 2 * x + dx) * C
                 (cat + r * 4 * C + part * C).update(from: s, count: C)
             }
-            layerNormRow(cat + r * 4 * C, cat + r * 4 * C, 4 * C, normW, normB)
         }
+        layerNorm(rows: n, cat, ldx: 4 * C, cat, ldy: 4 * C, 4 * C, normW, normB)
         linear(cat, ldx: 4 * C, M: n, reduction, out + r0 * 2 * C, ldo: 2 * C, .none, pool: inner)
     }
 }
@@ -193,10 +190,10 @@ func patchExpand(_ src: UnsafePointer<Float>, batch B: Int, resolution R: Int, d
         linear(src + r0 * C, ldx: C, M: n, expand, wide, ldo: 2 * C, .none, pool: inner)
         for r in 0..<n {
             let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R
-            for p1 in 0..<2 { for p2 in 0..<2 {
-                let o = out + ((b * Ro + 2 * y + p1) * Ro + 2 * x + p2) * c
-                layerNormRow(wide + r * 2 * C + (p1 * 2 + p2) * c, o, c, normW, normB)
-            } }
+            for p1 in 0..<2 {        // sub-rows (p1, 0) and (p1, 1) are adjacent in both
+                let o = out + ((b * Ro + 2 * y + p1) * Ro + 2 * x) * c
+                layerNorm(rows: 2, wide + r * 2 * C + p1 * 2 * c, ldx: c, o, ldy: c, c, normW, normB)
+            }
         }
     }
 }
@@ -215,7 +212,9 @@ func concatBack(_ x: UnsafePointer<Float>, _ skip: UnsafePointer<Float>, rows M:
 /// LayerNorm(C) in place over the rows of a token map.
 func layerNormRows(_ x: UnsafeMutablePointer<Float>, rows M: Int, dim C: Int,
                    w: UnsafePointer<Float>, b: UnsafePointer<Float>, pool: WorkerPool) {
-    pool.parallelRanges(M) { range, _ in for r in range { layerNormRow(x + r * C, x + r * C, C, w, b) } }
+    pool.parallelRanges(M) { range, _ in
+        layerNorm(rows: range.count, x + range.lowerBound * C, ldx: C, x + range.lowerBound * C, ldy: C, C, w, b)
+    }
 }
 
 // MARK: output head
@@ -244,7 +243,7 @@ func outputHead(_ src: UnsafePointer<Float>, batch B: Int, _ cfg: SwinUNetConfig
         let pix = scratch.tile(slot)                  // (n*sub, E) pixel features
         let cls = pix + n * sub * E                   // (n*sub, nc) class scores
         linear(src + r0 * E, ldx: E, M: n, expand, pix, ldo: sub * E, .none, pool: inner)
-        for q in 0..<(n * sub) { layerNormRow(pix + q * E, pix + q * E, E, normW, normB) }
+        layerNorm(rows: n * sub, pix, ldx: E, pix, ldy: E, E, normW, normB)
         linear(pix, ldx: E, M: n * sub, classW, cls, ldo: nc, .none, pool: inner)
         for r in 0..<n {
             let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R

@@ -1,5 +1,6 @@
 // LayerNorm of one row (PyTorch's nn.LayerNorm: biased variance, eps 1e-5), two passes over the row: the mean,
-// then the centred sum of squares, then the affine output. AVX-512 where the CPU has it, else plain C.
+// then the centred sum of squares, then the affine output. AVX-512 where the CPU has it (rows of up to 192 values
+// held in registers, several rows at once), else plain C.
 #include "segment_kernels.h"
 #include "simd_math.h"
 
@@ -15,7 +16,62 @@ static void layernorm_c(const float *x, float *y, int C, const float *g, const f
 }
 
 #if defined(__x86_64__)
+// Rows of up to 12 x 16 values stay in registers: one read of x instead of three. NV = vectors per row, R = rows
+// at once (their reductions overlap); both compile-time constants per instance. The same operations in the same
+// order as the three-pass loop below, so both give the same bits.
+AVX512 static inline __attribute__((always_inline))
+void layernorm_regs_512(const int NV, const int R, const float *x, int ldx, float *y, int ldy, int C,
+                        const float *g, const float *b) {
+    __m512 v[3][12], s[3], q[3], mean[3], rstd[3];
+    __mmask16 k[12];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < NV; i++) k[i] = mask16(C - 16 * i);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        s[r] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int i = 0; i < NV; i++) {
+            v[r][i] = _mm512_maskz_loadu_ps(k[i], x + (size_t)r * ldx + 16 * i);
+            s[r] = _mm512_add_ps(s[r], v[r][i]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        mean[r] = _mm512_set1_ps(_mm512_reduce_add_ps(s[r]) / (float)C);
+        q[r] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int i = 0; i < NV; i++) {
+            v[r][i] = _mm512_maskz_sub_ps(k[i], v[r][i], mean[r]);
+            q[r] = _mm512_fmadd_ps(v[r][i], v[r][i], q[r]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) rstd[r] = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(q[r]) / (float)C + 1e-5f));
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++)
+#pragma clang loop unroll(full)
+        for (int i = 0; i < NV; i++)
+            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * i, k[i],
+                                  _mm512_fmadd_ps(_mm512_mul_ps(v[r][i], rstd[r]), _mm512_maskz_loadu_ps(k[i], g + 16 * i),
+                                                  _mm512_maskz_loadu_ps(k[i], b + 16 * i)));
+}
+
 AVX512 static void layernorm_512(const float *x, float *y, int C, const float *g, const float *b) {
+    switch ((C + 15) / 16) {
+    case 1: layernorm_regs_512(1, 1, x, 0, y, 0, C, g, b); return;
+    case 2: layernorm_regs_512(2, 1, x, 0, y, 0, C, g, b); return;
+    case 3: layernorm_regs_512(3, 1, x, 0, y, 0, C, g, b); return;
+    case 4: layernorm_regs_512(4, 1, x, 0, y, 0, C, g, b); return;
+    case 5: layernorm_regs_512(5, 1, x, 0, y, 0, C, g, b); return;
+    case 6: layernorm_regs_512(6, 1, x, 0, y, 0, C, g, b); return;
+    case 7: layernorm_regs_512(7, 1, x, 0, y, 0, C, g, b); return;
+    case 8: layernorm_regs_512(8, 1, x, 0, y, 0, C, g, b); return;
+    case 9: layernorm_regs_512(9, 1, x, 0, y, 0, C, g, b); return;
+    case 10: layernorm_regs_512(10, 1, x, 0, y, 0, C, g, b); return;
+    case 11: layernorm_regs_512(11, 1, x, 0, y, 0, C, g, b); return;
+    case 12: layernorm_regs_512(12, 1, x, 0, y, 0, C, g, b); return;
+    default: break;
+    }
     __m512 s = _mm512_setzero_ps();
     for (int c = 0; c < C; c += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask16(C - c), x + c));
     __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)C), q = _mm512_setzero_ps();
@@ -38,4 +94,28 @@ void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, cons
     if (seg_kernel_isa() == 2) { layernorm_512(x, y, C, gamma, beta); return; }
 #endif
     layernorm_c(x, y, C, gamma, beta);
+}
+
+#if defined(__x86_64__)
+AVX512 static void layernorm_rows_512(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *g,
+                                      const float *b) {
+    int r = 0;
+#define LN_CASE(NV, R) case NV: for (; r + R <= rows; r += R) \
+        layernorm_regs_512(NV, R, x + (size_t)r * ldx, ldx, y + (size_t)r * ldy, ldy, C, g, b); break;
+    switch ((C + 15) / 16) {       // R x NV <= 24 vectors in registers
+    LN_CASE(1, 3) LN_CASE(2, 3) LN_CASE(3, 3) LN_CASE(4, 3) LN_CASE(5, 3) LN_CASE(6, 3) LN_CASE(7, 3) LN_CASE(8, 3)
+    LN_CASE(9, 2) LN_CASE(10, 2) LN_CASE(11, 2) LN_CASE(12, 2)
+    default: break;
+    }
+#undef LN_CASE
+    for (; r < rows; r++) layernorm_512(x + (size_t)r * ldx, y + (size_t)r * ldy, C, g, b);
+}
+#endif
+
+void seg_layernorm_rows(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *gamma,
+                        const float *beta) {
+#if defined(__x86_64__)
+    if (seg_kernel_isa() == 2) { layernorm_rows_512(x, ldx, y, ldy, rows, C, gamma, beta); return; }
+#endif
+    for (int r = 0; r < rows; r++) layernorm_c(x + (size_t)r * ldx, y + (size_t)r * ldy, C, gamma, beta);
 }

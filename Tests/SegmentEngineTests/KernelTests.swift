@@ -68,16 +68,29 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// LayerNorm of one row and of many rows (AVX-512: rows of up to 12 vectors held in registers, 3 or 2 rows at
+    /// once, then a tail; longer rows in three passes) against the double-free naive twin, and rows == row by row,
+    /// bit for bit, out of place with row strides wider than C.
     func testLayerNormRows() {
         var rng = Rand(1)
         let p = Pinned()
-        for C in [1, 7, 8, 12, 96, 100] {
-            let x = rng.normal(3 * C, std: 2, mean: 0.5), g = rng.normal(C, std: 0.3, mean: 1), b = rng.normal(C, std: 0.1)
+        let rows = 7, pad = 3
+        for C in [1, 7, 8, 12, 16, 17, 96, 100, 129, 192, 193, 384] {
+            let x = rng.normal(rows * C, std: 2, mean: 0.5), g = rng.normal(C, std: 0.3, mean: 1), b = rng.normal(C, std: 0.1)
+            let want = Reference.layerNorm(x, C, p(g), p(b))
+            var xs = [Float](repeating: 9, count: rows * (C + pad))      // rows of C values, then pad others
+            for r in 0..<rows { for c in 0..<C { xs[r * (C + pad) + c] = x[r * C + c] } }
             for isa in kernelISAs() {
                 seg_kernel_select(isa)
                 var y = x
-                y.withUnsafeMutableBufferPointer { buf in for r in 0..<3 { layerNormRow(buf.baseAddress! + r * C, buf.baseAddress! + r * C, C, p(g), p(b)) } }
-                assertClose(y, Reference.layerNorm(x, C, p(g), p(b)), tol: 1e-6, "layerNorm isa \(isa) C=\(C)")
+                y.withUnsafeMutableBufferPointer { buf in for r in 0..<rows { layerNormRow(buf.baseAddress! + r * C, buf.baseAddress! + r * C, C, p(g), p(b)) } }
+                assertClose(y, want, tol: 1e-6, "layerNorm isa \(isa) C=\(C)")
+                var z = [Float](repeating: .nan, count: rows * (C + 1))
+                z.withUnsafeMutableBufferPointer { layerNorm(rows: rows, p(xs), ldx: C + pad, $0.baseAddress!, ldy: C + 1, C, p(g), p(b)) }
+                var zRows = [Float]()
+                for r in 0..<rows { zRows += z[(r * (C + 1))..<(r * (C + 1) + C)] }
+                XCTAssertEqual(zRows, y, "layerNorm(rows:) isa \(isa) C=\(C) differs from row by row")
+                XCTAssertTrue((0..<rows).allSatisfy { z[$0 * (C + 1) + C].isNaN }, "layerNorm(rows:) wrote past C")
             }
             seg_kernel_select(-1)
         }

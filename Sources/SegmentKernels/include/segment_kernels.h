@@ -47,6 +47,11 @@ void seg_window_attention_ref(int N, int d, const float *q, const float *k, cons
 /// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine gamma / beta); y may alias x.
 void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, const float *beta);
 
+/// seg_layernorm_row over `rows` rows of x (row stride ldx) into y (row stride ldy), bit for bit the same; with
+/// AVX-512 and C <= 128, several rows at once (their reductions overlap). y may alias x (ldy == ldx).
+void seg_layernorm_rows(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *gamma,
+                        const float *beta);
+
 /// Which kernels run: 2 = AVX-512, 1 = AVX2 + FMA (the GEMM; softmax and LayerNorm in plain C), 0 = plain C.
 /// seg_kernel_select(-1) picks the best the CPU supports (the default); 0 or 1 force a lesser one (tests); a value
 /// above what the CPU supports gives the best it does.

@@ -1,38 +1,6 @@
-// Fast elementwise kernels (8 lanes at a time) and the GEMM wrapper. Their naive twins are in Reference.swift and
-// Tests/SegmentEngineTests/KernelTests.swift checks each pair.
+// Swift faces of the C kernels (SegmentKernels): LayerNorm rows, packed weights and the GEMM wrapper. Their naive
+// twins are in Reference.swift and SegmentKernels; Tests/SegmentEngineTests/KernelTests.swift checks each pair.
 import SegmentKernels
-
-typealias F8 = SIMD8<Float>
-typealias I8 = SIMD8<Int32>
-
-@inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
-@inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
-// Lane-wise max / min as compare + select (the standard library's pointwiseMax/Min are not inlined).
-@inline(__always) func max8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .> a) }
-@inline(__always) func min8(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
-
-// MARK: exp
-
-/// e^x to about 1 ulp for x in [-87, 88] (inputs outside are clamped; e^-87 stands in for the float underflow).
-@inline(__always) func fastExp(_ x: F8) -> F8 {
-    expCore(min8(max8(x, F8(repeating: -87)), F8(repeating: 88)))
-}
-
-/// e^x for x already in [-87, 88]: range reduction x = n ln2 + r, |r| <= ln2/2, with ln2 split in a high part
-/// exact in float and a low part; e^r by its Taylor polynomial to degree 7 (truncation error < 5e-9 relative),
-/// evaluated by Estrin's scheme (short dependency chains: this runs on every attention score and MLP unit);
-/// 2^n built in the exponent bits.
-@inline(__always) func expCore(_ x: F8) -> F8 {
-    let magic: Float = 12582912                          // 1.5 * 2^23: adding it rounds to an integer
-    let t = x * 1.44269504088896341 + magic
-    let n = t - magic
-    let r = x - n * 0.693145751953125 - n * 1.42860676533018704e-6
-    let r2 = r * r, r4 = r2 * r2
-    let p01 = 1 + r, p23 = 0.5 + r * (1.0 / 6), p45 = 1.0 / 24 + r * (1.0 / 120), p67 = 1.0 / 720 + r * (1.0 / 5040)
-    let p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67)
-    let bits = (unsafeBitCast(t, to: I8.self) &- unsafeBitCast(F8(repeating: magic), to: I8.self) &+ 127) &<< 23
-    return p * unsafeBitCast(bits, to: F8.self)
-}
 
 // MARK: rows
 
@@ -50,41 +18,6 @@ func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _
 func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, _ C: Int,
                _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
     seg_layernorm_rows(x, Int32(ldx), y, Int32(ldy), Int32(rows), Int32(C), gamma, beta)
-}
-
-/// In place: s = softmax(s) over n values.
-@inline(__always)
-func softmaxRow(_ s: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m: Float = -.infinity
-    for c in 0..<n { m = max(m, s[c]) }
-    softmaxTail(s, n, m)
-}
-
-/// Below this, exp(s - m) is taken as 0: e^-80 / n stays a normal float for any row length n < 2^20, so no
-/// subnormal probability ever reaches the P @ V product (subnormal arithmetic is ~100x slower on x86). The sum
-/// changes by less than n * e^-80 relative.
-let softmaxCutoff: Float = -80
-
-/// s = exp(s - m) / sum, m being the row maximum. The tail shorter than 8 goes through a padded lane vector so
-/// every value sees the same exp.
-@inline(__always)
-private func softmaxTail(_ s: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float) {
-    let n8 = n & ~7
-    var sum8 = F8()
-    var c = 0
-    while c < n8 {
-        let d = load8(s + c) - m
-        let e = fastExp(d).replacing(with: 0, where: d .< softmaxCutoff)
-        store8(e, s + c); sum8 += e; c += 8
-    }
-    var tail = F8(repeating: -.infinity)
-    for i in 0..<(n - n8) { tail[i] = s[n8 + i] - m }
-    let et = fastExp(tail).replacing(with: 0, where: tail .< softmaxCutoff)
-    for i in 0..<(n - n8) { s[n8 + i] = et[i] }
-    let inv = 1 / (sum8.sum() + et.sum())
-    c = 0
-    while c < n8 { store8(load8(s + c) * inv, s + c); c += 8 }
-    while c < n { s[c] *= inv; c += 1 }
 }
 
 

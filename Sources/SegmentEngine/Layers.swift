@@ -1,7 +1,7 @@
 // The fused operators of the Swin-UNet forward. Activations are token maps (B, L, C) row-major (L = R*R tokens,
 // row-major over the grid), as PyTorch's (B, L, C). Each operator splits its rows over the pool; a thread works
-// on row tiles held in its own scratch (cache-resident), calls single-threaded sgemm, and writes its own output
-// rows, so no two threads ever write the same memory. Naive twins: Reference.swift.
+// on row tiles held in its own scratch (cache-resident), calls the single-threaded C kernels, and writes its own
+// output rows, so no two threads ever write the same memory. Naive twins: Reference.swift.
 import SegmentFormat
 import SegmentKernels
 
@@ -229,41 +229,55 @@ enum HeadOutput {
 /// the expand weight is streamed once per tile.
 let headTileTokens = 128
 
-/// FinalPatchExpand_X4 + output conv + argmax, fused per tile of tokens: Linear(E -> P*P*E, no bias), each
-/// token's P*P sub-rows of E channels are the pixels (P*y+p1, P*x+p2) of sub-row p1*P+p2, LayerNorm(E) in place,
-/// class GEMM with the 1x1 conv weight (nc, E), then logits (or softmax + first-maximum argmax) per pixel.
-/// `features`, when given (tests), receives the normalised pixel features (B, H*W, E).
+/// Scratch floats of one output-head tile of `tokens` tokens.
+func headTileFloats(_ cfg: SwinUNetConfig, tokens: Int) -> Int {
+    let P = cfg.patchSize
+    return tokens * P * P * cfg.embedDim + seg_head_work_floats(Int32(cfg.embedDim), Int32(P), Int32(cfg.numClasses))
+}
+
+/// The x4 expand weight (P*P*E, E) in head order (rows c*P*P + s instead of s*E + c), as outputHead's `expand`
+/// must be packed.
+func headOrder(_ w: UnsafePointer<Float>, E: Int, P: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: P * P * E * E) { buf, count in
+        seg_head_order(w, Int32(E), Int32(P), buf.baseAddress!)
+        count = P * P * E * E
+    }
+}
+
+/// FinalPatchExpand_X4 + output conv + argmax, fused per tile of tokens: Linear(E -> P*P*E, no bias) with the
+/// weight in head order, so each token's P*P pixels come out channel-major; then seg_output_head: LayerNorm(E) of
+/// every pixel, the 1x1 class conv (classW (nc, E), no bias), and logits or first-maximum labels (+ softmax), written
+/// straight to the planes. `features`, when given (tests), receives the normalised pixel features (B, H*W, E).
 func outputHead(_ src: UnsafePointer<Float>, batch B: Int, _ cfg: SwinUNetConfig,
                 expand: PackedWeight, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>,
-                classW: PackedWeight, output: HeadOutput, features: UnsafeMutablePointer<Float>?,
+                classW: UnsafePointer<Float>, output: HeadOutput, features: UnsafeMutablePointer<Float>?,
                 pool: WorkerPool, scratch: Scratch) {
     let R = cfg.patchesResolution, P = cfg.patchSize, E = cfg.embedDim, nc = cfg.numClasses, H = cfg.imgSize
-    let sub = P * P
+    let sub = P * P, plane = H * H
     forRowTiles(B * R * R, tile: headTileTokens, pool: pool) { r0, n, slot, inner in
-        let pix = scratch.tile(slot)                  // (n*sub, E) pixel features
-        let cls = pix + n * sub * E                   // (n*sub, nc) class scores
+        let pix = scratch.tile(slot)                  // (n, E, sub): each token's pixels channel-major
+        let work = pix + n * sub * E                  // seg_head_work_floats
         linear(src + r0 * E, ldx: E, M: n, expand, pix, ldo: sub * E, .none, pool: inner)
-        layerNorm(rows: n * sub, pix, ldx: E, pix, ldy: E, E, normW, normB)
-        linear(pix, ldx: E, M: n * sub, classW, cls, ldo: nc, .none, pool: inner)
-        for r in 0..<n {
-            let t = r0 + r, b = t / (R * R), y = (t % (R * R)) / R, x = t % R
-            for s in 0..<sub {
-                let p = (P * y + s / P) * H + P * x + s % P          // pixel index in the H x W plane
-                let scores = cls + (r * sub + s) * nc
-                if let features { (features + (b * H * H + p) * E).update(from: pix + (r * sub + s) * E, count: E) }
-                switch output {
-                case .logits(let out):
-                    for k in 0..<nc { out[(b * nc + k) * H * H + p] = scores[k] }
-                case .labels(let labels, let probabilities):
-                    var best = 0
-                    for k in 1..<nc where scores[k] > scores[best] { best = k }
-                    labels[b * H * H + p] = UInt8(best)
-                    if let probabilities {
-                        softmaxRow(scores, nc)
-                        for k in 0..<nc { probabilities[(b * nc + k) * H * H + p] = scores[k] }
-                    }
+        var t = 0
+        while t < n {                                 // runs of tokens of one image
+            let token = r0 + t, b = token / (R * R)
+            let run = min(n - t, (b + 1) * R * R - token)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: run) { index in
+                for i in 0..<run {                    // each token's top-left pixel in its plane
+                    let q = (token + i) % (R * R)
+                    index[i] = P * (q / R) * H + P * (q % R)
                 }
+                var logits: UnsafeMutablePointer<Float>? = nil, probabilities: UnsafeMutablePointer<Float>? = nil
+                var labels: UnsafeMutablePointer<UInt8>? = nil
+                switch output {
+                case .logits(let out): logits = out + b * nc * plane
+                case .labels(let l, let pr): labels = l + b * plane; probabilities = pr.map { $0 + b * nc * plane }
+                }
+                seg_output_head(Int32(run), pix + t * sub * E, Int32(E), Int32(P), normW, normB, classW, Int32(nc),
+                                index.baseAddress!, Int32(H), plane, logits, labels, probabilities,
+                                features.map { $0 + b * plane * E }, work)
             }
+            t += run
         }
     }
 }

@@ -43,7 +43,8 @@ public final class SwinUNetEngine {
     private let expands: [Resample]          // expands[k] = the PatchExpand after decoder step k (k = 0 is layers_up.0)
     private let concatW: [PackedWeight], concatB: [UnsafePointer<Float>]   // concat_back_dim.k at [k-1]
     private let normUpW, normUpB, upNormW, upNormB: UnsafePointer<Float>
-    private let upW, classW: PackedWeight
+    private let upW: PackedWeight                       // up.expand.weight packed in head order
+    private let classW: UnsafePointer<Float>            // output.weight (nc, E)
 
     // Activations for maxBatch slices.
     private let skips: [UnsafeMutablePointer<Float>]   // skip i = input of encoder stage i, (B, L_i, C_i)
@@ -119,6 +120,10 @@ public final class SwinUNetEngine {
             if let (N, K) = packedShape(spec) {
                 let raw = UnsafeMutableBufferPointer(rebasing: staging[0..<spec.count])
                 try fill(spec, raw)
+                if spec.name == "up.expand.weight" {   // head order: each token's pixels come out channel-major
+                    let ordered = headOrder(raw.baseAddress!, E: config.embedDim, P: config.patchSize)
+                    _ = raw.update(from: ordered)
+                }
                 packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
                 offset += PackedWeight.floats(N: N, K: K)
             } else {
@@ -166,7 +171,7 @@ public final class SwinUNetEngine {
         concatB = (1..<L).map { t("concat_back_dim.\($0).bias") }
         normUpW = t("norm_up.weight"); normUpB = t("norm_up.bias")
         upW = tp("up.expand.weight"); upNormW = t("up.norm.weight"); upNormB = t("up.norm.bias")
-        classW = tp("output.weight")
+        classW = t("output.weight")
 
         // Activations.
         let B = maxBatch
@@ -185,8 +190,7 @@ public final class SwinUNetEngine {
             tile = max(tile, blockRows * (2 * g.dim + max(3 * g.dim, config.mlpHidden(g.dim))))
             tile = max(tile, rows * 4 * g.dim)        // merging gathers 4C; expanding makes 2C
         }
-        let sub = config.patchSize * config.patchSize
-        tile = max(tile, maxRowTile(headTileTokens, threads: threads) * sub * (config.embedDim + config.numClasses))
+        tile = max(tile, headTileFloats(config, tokens: maxRowTile(headTileTokens, threads: threads)))
         let perThread = (scores + tile + 15) & ~15
         scratch = Scratch(base: allocate(perThread * threads), perThread: perThread, scoreFloats: scores)
     }
@@ -308,11 +312,12 @@ public final class SwinUNetEngine {
 
 extension SwinUNetEngine {
     /// The tensors the engine multiplies as GEMM weights (N = shape[0] outputs, K = the rest): every Linear, the
-    /// patch-embedding conv (im2col order = its (E, Cin, P, P) layout) and the 1x1 output conv.
+    /// patch-embedding conv (im2col order = its (E, Cin, P, P) layout). The 1x1 output conv is not one: the output
+    /// head multiplies it per pixel (seg_output_head).
     static func isGEMMWeight(_ name: String) -> Bool {
         for suffix in ["attn.qkv.weight", "attn.proj.weight", "mlp.fc1.weight", "mlp.fc2.weight",
                        "downsample.reduction.weight", "expand.weight"] where name.hasSuffix(suffix) { return true }
-        return name == "patch_embed.proj.weight" || name == "output.weight"
+        return name == "patch_embed.proj.weight"
             || (name.hasPrefix("concat_back_dim.") && name.hasSuffix(".weight"))
     }
 }

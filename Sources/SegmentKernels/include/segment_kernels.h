@@ -52,6 +52,23 @@ void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, cons
 void seg_layernorm_rows(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *gamma,
                         const float *beta);
 
+/// Output head, per pixel: X holds n tokens of E * P * P floats, each token's P*P pixels channel-major
+/// (X[t*E*P*P + c*P*P + s], pixel s = (s / P, s % P) of the token), as the x4 expand GEMM writes them when its
+/// weight rows are in seg_head_order. For every pixel: LayerNorm(E) with gamma / beta (biased variance, eps 1e-5),
+/// class scores W (nc, E) . x (no bias); then, for pixel s of token t at plane index q = pix[t] + (s / P) * H + s % P:
+/// logits[k * plane + q] = score k, labels[q] = the first maximal class, probs[k * plane + q] = softmax (terms
+/// below e^-80 of the maximum are 0), features[q * E + c] = the normalised features; each output may be NULL.
+/// work: seg_head_work_floats(E, P, nc). AVX-512 with P = 4 (one zmm = one channel of a token's 16 pixels), else
+/// plain C (also the naive twin).
+void seg_output_head(int n, const float *X, int E, int P, const float *gamma, const float *beta, const float *W,
+                     int nc, const long *pix, int H, size_t plane, float *logits, unsigned char *labels, float *probs,
+                     float *features, float *work);
+size_t seg_head_work_floats(int E, int P, int nc);
+
+/// The rows of the x4 expand weight W (P*P*E, E), PyTorch order (row s*E + c: pixel s, channel c), written to out
+/// in head order (row c*P*P + s), so that the GEMM's output is what seg_output_head reads.
+void seg_head_order(const float *W, int E, int P, float *out);
+
 /// Which kernels run: 2 = AVX-512, 1 = AVX2 + FMA (the GEMM; softmax and LayerNorm in plain C), 0 = plain C.
 /// seg_kernel_select(-1) picks the best the CPU supports (the default); 0 or 1 force a lesser one (tests); a value
 /// above what the CPU supports gives the best it does.

@@ -56,8 +56,8 @@ enum Epilogue {
 
 /// out (M, N; row stride ldo) = (accumulate ? out : 0) + x (M, K; row stride ldx) · W[:, k0 ..< k0+K]^T, then the
 /// epilogue (bias, GELU) applied in the GEMM's registers. K defaults to all of W's input features. With
-/// `pool`, the N columns are split over its threads in whole 32-column panels (for small M, where splitting rows
-/// would leave too few per thread); the result is bit-identical for any split.
+/// `pool`, the N columns are shared out to its threads in pairs of 32-column panels (for small M, where splitting
+/// rows would leave too few per thread); the result is bit-identical for any split.
 func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int = 0, _ W: PackedWeight,
             _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
     guard M > 0 else { return }
@@ -73,8 +73,9 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
                         out, Int32(ldo), bias, accumulate ? 1 : 0, gelu)
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
-        let panels = (N + 31) / 32
-        pool.parallelRanges(panels) { range, _ in columns(range.lowerBound * 32, min(N, range.upperBound * 32)) }
+        // Contiguous runs of the AVX-512 kernel's two-panel tiles, two runs per thread, taken as threads free up.
+        let pairs = (N + 63) / 64, parts = min(pairs, 2 * pool.threads)
+        pool.dynamic(parts) { c, _ in columns(pairs * c / parts * 64, min(N, pairs * (c + 1) / parts * 64)) }
     } else {
         columns(0, N)
     }

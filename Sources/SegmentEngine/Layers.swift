@@ -49,21 +49,26 @@ func maxBlockRows(_ g: StageGeometry, maxBatch: Int, threads: Int) -> Int {
     }.max()!
 }
 
-/// Runs `body(r0, n, slot, inner)` over rows 0..<M: contiguous balanced chunks per thread, each in tiles of at
-/// most `tile` rows. If M cannot give every thread `minRowsPerThread` rows, one tile on the caller instead, with
+/// `count` items cut into as few near-equal parts of at most `most` items as give every thread the same number
+/// of parts (so the parts balance on a quiet machine, and the work queue rebalances them on a busy one); part i
+/// is items count*i/parts ..< count*(i+1)/parts.
+func balancedParts(_ count: Int, most: Int, threads: Int) -> Int {
+    let parts = (count + most - 1) / most
+    return min(count, (parts + threads - 1) / threads * threads)
+}
+
+/// Runs `body(r0, n, slot, inner)` over rows 0..<M in balanced tiles of at most `tile` rows, each taken by the
+/// next free thread. If M cannot give every thread `minRowsPerThread` rows, one tile on the caller instead, with
 /// `inner` = the pool so its GEMMs split their columns.
 func forRowTiles(_ M: Int, tile: Int, pool: WorkerPool, _ body: (Int, Int, Int, WorkerPool?) -> Void) {
     if pool.threads > 1 && M < pool.threads * minRowsPerThread {
         body(0, M, 0, pool)
         return
     }
-    pool.parallelRanges(M) { range, slot in
-        var r = range.lowerBound
-        while r < range.upperBound {
-            let n = min(tile, range.upperBound - r)
-            body(r, n, slot, nil)
-            r += n
-        }
+    let parts = balancedParts(M, most: tile, threads: pool.threads)
+    pool.dynamic(parts) { t, slot in
+        let r0 = M * t / parts, r1 = M * (t + 1) / parts
+        body(r0, r1 - r0, slot, nil)
     }
 }
 
@@ -131,7 +136,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         }
         let pairs = (w1 - w0) * heads
         if let inner {
-            inner.parallelRanges(pairs) { range, s in for p in range { attention(p, scratch.scores(s)) } }
+            inner.dynamic(pairs) { p, s in attention(p, scratch.scores(s)) }
         } else {
             for p in 0..<pairs { attention(p, scratch.scores(slot)) }
         }
@@ -145,13 +150,9 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
     if pool.threads > 1 && windowsTotal * N < pool.threads * blockMinRowsPerThread {
         group(0, windowsTotal, 0, pool)               // too few rows to share: split each GEMM's columns instead
     } else {
-        pool.parallelRanges(windowsTotal) { range, slot in
-            var w0 = range.lowerBound
-            while w0 < range.upperBound {
-                let w1 = min(w0 + perGroup, range.upperBound)
-                group(w0, w1, slot, nil)
-                w0 = w1
-            }
+        let parts = balancedParts(windowsTotal, most: perGroup, threads: pool.threads)
+        pool.dynamic(parts) { g, slot in
+            group(windowsTotal * g / parts, windowsTotal * (g + 1) / parts, slot, nil)
         }
     }
 }

@@ -1,6 +1,7 @@
 // A fixed pool of `threads - 1` worker threads plus the calling thread. The engine's only parallelism:
 // The engine runs its own GEMM kernels on these threads only, so `threads` bounds every thread doing work.
 import Foundation
+import SegmentKernels
 
 final class WorkerPool {
     /// Number of threads that run tasks (the caller included).
@@ -13,7 +14,15 @@ final class WorkerPool {
         var stopping = false
         let start: [DispatchSemaphore]
         let done = DispatchSemaphore(value: 0)
-        init(workers: Int) { start = (0..<workers).map { _ in DispatchSemaphore(value: 0) } }
+        /// The work counter of `dynamic`, on a cache line of its own (calls are never nested).
+        let next: UnsafeMutablePointer<Int32>
+        init(workers: Int) {
+            start = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+            next = raw.bindMemory(to: Int32.self, capacity: 16)
+            next.initialize(to: 0)
+        }
+        deinit { next.deallocate() }
     }
 
     init(threads: Int) {
@@ -53,6 +62,23 @@ final class WorkerPool {
             body(0)
             for _ in shared.start { shared.done.wait() }
             shared.job = nil
+        }
+    }
+
+    /// Runs `body(index, slot)` for every index of `0..<count`, each once, on whichever thread is free next (an
+    /// atomic counter): a thread slowed by the machine takes fewer items instead of holding the others up. Which
+    /// thread runs an item must not change its result (the engine's items write disjoint memory with the same
+    /// arithmetic whoever runs them), so results stay reproducible.
+    func dynamic(_ count: Int, _ body: (Int, Int) -> Void) {
+        if threads == 1 || count <= 1 { for i in 0..<count { body(i, 0) }; return }
+        let next = shared.next
+        next.pointee = 0
+        onEachThread { slot in
+            while true {
+                let i = Int(seg_next_index(next))
+                if i >= count { return }
+                body(i, slot)
+            }
         }
     }
 

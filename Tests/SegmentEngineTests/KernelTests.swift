@@ -32,6 +32,25 @@ final class KernelTests: XCTestCase {
         }   // each pool is freed here while its workers wait: they must leave cleanly
     }
 
+    func testDynamicWorkQueueRunsEveryItemOnce() {
+        for round in 0..<50 {
+            let threads = 1 + round % 4, count = [0, 1, 2, 7, 997][round % 5]
+            let pool = WorkerPool(threads: threads)
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+            counts.initialize(repeating: 0, count: 1000)
+            var badSlot = false
+            let lock = NSLock()
+            for _ in 0..<2 {                          // the counter is reset between calls
+                pool.dynamic(count) { i, slot in
+                    lock.lock(); counts[i] += 1; if slot < 0 || slot >= threads { badSlot = true }; lock.unlock()
+                }
+            }
+            XCTAssertTrue((0..<count).allSatisfy { counts[$0] == 2 }, "threads \(threads) count \(count): an item ran twice in a call or never")
+            XCTAssertFalse(badSlot, "a slot outside 0..<\(threads)")
+            counts.deallocate()
+        }
+    }
+
     // MARK: elementwise
 
     /// The GEMM's GELU epilogue (exact erf form) over [-12, 12], through a 1x1 GEMM with weight 1, per kernel.

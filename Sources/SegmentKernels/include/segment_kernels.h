@@ -69,6 +69,10 @@ size_t seg_head_work_floats(int E, int P, int nc);
 /// in head order (row c*P*P + s), so that the GEMM's output is what seg_output_head reads.
 void seg_head_order(const float *W, int E, int P, float *out);
 
+/// Atomically adds 1 to *counter and returns its previous value (the engine's work queues: threads take the next
+/// tile, whichever thread is free).
+int seg_next_index(int *counter);
+
 /// Which kernels run: 2 = AVX-512, 1 = AVX2 + FMA (the GEMM; softmax and LayerNorm in plain C), 0 = plain C.
 /// seg_kernel_select(-1) picks the best the CPU supports (the default); 0 or 1 force a lesser one (tests); a value
 /// above what the CPU supports gives the best it does.

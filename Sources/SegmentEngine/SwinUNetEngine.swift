@@ -325,9 +325,16 @@ extension SwinUNetEngine {
 /// Owns the engine's allocations (weights, masks, activations, scratch), freed together.
 private final class Memory {
     private var blocks: [UnsafeMutableRawPointer] = []
-    /// `count` floats, 64-byte aligned, uninitialised.
+    private static let huge = 2 << 20
+    /// `count` floats, 64-byte aligned, uninitialised. Blocks of 2 MB or more are 2 MB aligned and marked for
+    /// transparent huge pages (where the kernel offers them on request), so streaming the weights and gathering
+    /// tokens from large maps walk fewer pages.
     func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let bytes = max(count, 1) * 4
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: bytes >= Self.huge ? Self.huge : 64)
+#if os(Linux)
+        if bytes >= Self.huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+#endif
         blocks.append(raw)
         return raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }

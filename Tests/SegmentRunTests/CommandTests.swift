@@ -96,16 +96,17 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(rep.cases[0].output, out)
     }
 
-    /// The same input and model give the same mask file, byte for byte.
+    /// The same input and model give the same mask file, byte for byte, whatever --threads and --batch.
     func testDeterministicOutput() throws {
         let random = try RunFixtures.model("random", RunFixtures.ras, in: dir)
-        let outs = try (0..<2).map { i -> Data in
+        let runs = [["--threads", "2"], ["--threads", "2"], ["--threads", "1", "--batch", "1"], ["--threads", "3", "--batch", "3"]]
+        let outs = try runs.enumerated().map { i, options -> Data in
             let out = dir.appendingPathComponent("m\(i).nii.gz").path
-            let r = try RunFixtures.segment([TestSupport.fixture("run/phantom_scrambled.nii.gz").path, "-o", out, "--model", random, "--threads", "2"])
+            let r = try RunFixtures.segment([TestSupport.fixture("run/phantom_scrambled.nii.gz").path, "-o", out, "--model", random] + options)
             XCTAssertEqual(r.status, 0, r.stderr)
             return try Data(contentsOf: URL(fileURLWithPath: out))
         }
-        XCTAssertEqual(outs[0], outs[1])
+        for (i, options) in runs.enumerated().dropFirst() { XCTAssertEqual(outs[i], outs[0], "\(options) differs from \(runs[0])") }
     }
 
     // MARK: --continue, --overwrite

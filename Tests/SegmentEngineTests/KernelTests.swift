@@ -32,6 +32,30 @@ final class KernelTests: XCTestCase {
         }   // each pool is freed here while its workers wait: they must leave cleanly
     }
 
+    /// Hand-overs in quick succession, with pauses that let workers fall asleep, on pools of 2 to 4 threads (more
+    /// threads than this machine's cores): every round runs each slot exactly once. A wake-up taken by the wrong
+    /// round (an earlier version of the pool) made a worker run a round twice and crashed or hung this test.
+    func testPoolHandOversUnderStress() {
+        for round in 0..<150 {
+            let threads = 2 + round % 3
+            let pool = WorkerPool(threads: threads)
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: 32)
+            counts.initialize(repeating: 0, count: 32)
+            for i in 0..<200 {
+                switch i % 3 {
+                case 0: pool.onEachThread { slot in counts[slot] += 1 }
+                case 1: pool.dynamic(7) { j, _ in counts[8 + j] += 1 }
+                default: pool.parallelRanges(5) { r, _ in for j in r { counts[16 + j] += 1 } }
+                }
+                if i % 50 == 0 { usleep(200) }
+            }
+            let want = [Int](repeating: 67, count: threads) + [Int](repeating: 0, count: 8 - threads)
+                + [Int](repeating: 67, count: 7) + [0] + [Int](repeating: 66, count: 5)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: 21)), want, "threads \(threads)")
+            counts.deallocate()
+        }
+    }
+
     func testDynamicWorkQueueRunsEveryItemOnce() {
         for round in 0..<50 {
             let threads = 1 + round % 4, count = [0, 1, 2, 7, 997][round % 5]

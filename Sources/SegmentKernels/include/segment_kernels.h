@@ -73,6 +73,13 @@ void seg_head_order(const float *W, int E, int P, float *out);
 /// tile, whichever thread is free).
 int seg_next_index(int *counter);
 
+/// Sequentially consistent 64-bit atomics and the CPU's spin-wait hint, for the engine's worker pool.
+long seg_atomic_load(const long *p);
+void seg_atomic_store(long *p, long v);
+long seg_atomic_add(long *p, long v);       // returns the previous value
+int seg_atomic_cas(long *p, long expected, long desired);   // 1 if *p was expected (and is now desired)
+void seg_spin_pause(void);
+
 /// Which kernels run: 2 = AVX-512, 1 = AVX2 + FMA (the GEMM; softmax and LayerNorm in plain C), 0 = plain C.
 /// seg_kernel_select(-1) picks the best the CPU supports (the default); 0 or 1 force a lesser one (tests); a value
 /// above what the CPU supports gives the best it does.

@@ -4,16 +4,8 @@ import SegmentKernels
 
 // MARK: rows
 
-/// y = LayerNorm(x) over one row of C values (biased variance, eps 1e-5, affine); y may alias x. In C
-/// (SegmentKernels) for its AVX-512 path.
-@inline(__always)
-func layerNormRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ C: Int,
-                  _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
-    seg_layernorm_row(x, y, Int32(C), gamma, beta)
-}
-
-/// LayerNorm of `rows` rows of C values, x (row stride ldx) -> y (row stride ldy); the same bits as layerNormRow
-/// on each row. y may alias x (ldy == ldx).
+/// LayerNorm of `rows` rows of C values (biased variance, eps 1e-5, affine), x (row stride ldx) -> y (row stride
+/// ldy); the same bits as seg_layernorm_row on each row. y may alias x (ldy == ldx).
 @inline(__always)
 func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, _ C: Int,
                _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {

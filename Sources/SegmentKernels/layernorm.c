@@ -56,22 +56,8 @@ void layernorm_regs_512(const int NV, const int R, const float *x, int ldx, floa
                                                   _mm512_maskz_loadu_ps(k[i], b + 16 * i)));
 }
 
+// Rows longer than 12 vectors: three passes over memory.
 AVX512 static void layernorm_512(const float *x, float *y, int C, const float *g, const float *b) {
-    switch ((C + 15) / 16) {
-    case 1: layernorm_regs_512(1, 1, x, 0, y, 0, C, g, b); return;
-    case 2: layernorm_regs_512(2, 1, x, 0, y, 0, C, g, b); return;
-    case 3: layernorm_regs_512(3, 1, x, 0, y, 0, C, g, b); return;
-    case 4: layernorm_regs_512(4, 1, x, 0, y, 0, C, g, b); return;
-    case 5: layernorm_regs_512(5, 1, x, 0, y, 0, C, g, b); return;
-    case 6: layernorm_regs_512(6, 1, x, 0, y, 0, C, g, b); return;
-    case 7: layernorm_regs_512(7, 1, x, 0, y, 0, C, g, b); return;
-    case 8: layernorm_regs_512(8, 1, x, 0, y, 0, C, g, b); return;
-    case 9: layernorm_regs_512(9, 1, x, 0, y, 0, C, g, b); return;
-    case 10: layernorm_regs_512(10, 1, x, 0, y, 0, C, g, b); return;
-    case 11: layernorm_regs_512(11, 1, x, 0, y, 0, C, g, b); return;
-    case 12: layernorm_regs_512(12, 1, x, 0, y, 0, C, g, b); return;
-    default: break;
-    }
     __m512 s = _mm512_setzero_ps();
     for (int c = 0; c < C; c += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask16(C - c), x + c));
     __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)C), q = _mm512_setzero_ps();
@@ -87,28 +73,21 @@ AVX512 static void layernorm_512(const float *x, float *y, int C, const float *g
         _mm512_mask_storeu_ps(y + c, k, _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(k, g + c), _mm512_maskz_loadu_ps(k, b + c)));
     }
 }
-#endif
 
-void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, const float *beta) {
-#if defined(__x86_64__)
-    if (seg_kernel_isa() == 2) { layernorm_512(x, y, C, gamma, beta); return; }
-#endif
-    layernorm_c(x, y, C, gamma, beta);
-}
-
-#if defined(__x86_64__)
 AVX512 static void layernorm_rows_512(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *g,
                                       const float *b) {
     int r = 0;
-#define LN_CASE(NV, R) case NV: for (; r + R <= rows; r += R) \
-        layernorm_regs_512(NV, R, x + (size_t)r * ldx, ldx, y + (size_t)r * ldy, ldy, C, g, b); break;
+#define LN_CASE(NV, R) case NV: \
+        for (; r + R <= rows; r += R) layernorm_regs_512(NV, R, x + (size_t)r * ldx, ldx, y + (size_t)r * ldy, ldy, C, g, b); \
+        for (; r < rows; r++) layernorm_regs_512(NV, 1, x + (size_t)r * ldx, ldx, y + (size_t)r * ldy, ldy, C, g, b); \
+        return;
     switch ((C + 15) / 16) {       // R x NV <= 24 vectors in registers
     LN_CASE(1, 3) LN_CASE(2, 3) LN_CASE(3, 3) LN_CASE(4, 3) LN_CASE(5, 3) LN_CASE(6, 3) LN_CASE(7, 3) LN_CASE(8, 3)
     LN_CASE(9, 2) LN_CASE(10, 2) LN_CASE(11, 2) LN_CASE(12, 2)
-    default: break;
+    default:
+        for (; r < rows; r++) layernorm_512(x + (size_t)r * ldx, y + (size_t)r * ldy, C, g, b);
     }
 #undef LN_CASE
-    for (; r < rows; r++) layernorm_512(x + (size_t)r * ldx, y + (size_t)r * ldy, C, g, b);
 }
 #endif
 
@@ -118,4 +97,8 @@ void seg_layernorm_rows(const float *x, int ldx, float *y, int ldy, int rows, in
     if (seg_kernel_isa() == 2) { layernorm_rows_512(x, ldx, y, ldy, rows, C, gamma, beta); return; }
 #endif
     for (int r = 0; r < rows; r++) layernorm_c(x + (size_t)r * ldx, y + (size_t)r * ldy, C, gamma, beta);
+}
+
+void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, const float *beta) {
+    seg_layernorm_rows(x, C, y, C, 1, C, gamma, beta);
 }

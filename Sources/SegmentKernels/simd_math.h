@@ -1,6 +1,6 @@
 // Vector math shared by the kernels (private to SegmentKernels): e^x and the exact-erf GELU for AVX-512 and AVX2,
 // one algorithm for both widths and every caller. e^x: x clamped to [-87, 88], x = n ln2 + r (ln2 split in a part
-// exact in float and a low part), e^r by its degree-7 Taylor polynomial (Estrin's scheme), times 2^n. GELU:
+// exact in float and a low part), e^r by its degree-7 Taylor polynomial (Horner), times 2^n. GELU:
 // x/2 (1 + erf(x / sqrt 2)), erf by Abramowitz & Stegun 7.1.26 (absolute error < 2e-7).
 #ifndef SEGMENT_SIMD_MATH_H
 #define SEGMENT_SIMD_MATH_H
@@ -15,25 +15,30 @@ static inline __mmask16 mask16(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-AVX512 static inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+/// e^x for x already in [-87, 88] (no clamping): Horner, since throughput, not latency, binds where it runs.
+AVX512 static inline __m512 exp512_core(__m512 x) {
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860676533018704e-6f), r);
-    __m512 r2 = _mm512_mul_ps(r, r), r4 = _mm512_mul_ps(r2, r2);
-    __m512 p01 = _mm512_add_ps(_mm512_set1_ps(1.0f), r);
-    __m512 p23 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
-    __m512 p45 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 120), _mm512_set1_ps(1.0f / 24));
-    __m512 p67 = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 5040), _mm512_set1_ps(1.0f / 720));
-    __m512 p = _mm512_fmadd_ps(r4, _mm512_fmadd_ps(r2, p67, p45), _mm512_fmadd_ps(r2, p23, p01));
+    __m512 p = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 5040), _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);                       // p * 2^n
+}
+
+AVX512 static inline __m512 exp512(__m512 x) {
+    return exp512_core(_mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f)));
 }
 
 // GELU inside the GEMM tile, where throughput (not latency) binds: the same formula as gelu256 with fewer
 // operations. With a = min(|x| / sqrt 2, 9.25), t = 1 / (1 + 0.3275911 a) and q = (1/2) (a1 t + .. + a5 t^5) e^-a^2
 // (= erfc(a) / 2 by A&S 7.1.26, the 1/2 folded into the coefficients), Phi(x) = 1 - q for x >= 0 and q for x < 0,
-// and GELU(x) = x Phi(x). e^-a^2 needs no clamping (-a^2 >= -85.6); e^r by Horner.
+// and GELU(x) = x Phi(x).
 AVX512 static inline __m512 gelu512(__m512 x) {
     __m512 a = _mm512_min_ps(_mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f))), _mm512_set1_ps(9.25f));
     __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
@@ -42,20 +47,7 @@ AVX512 static inline __m512 gelu512(__m512 x) {
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.5f * -0.284496736f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.5f * 0.254829592f));
     p = _mm512_mul_ps(p, t);
-    // e^-a^2: -a^2 = n ln2 + r, e^r by its degree-7 Taylor polynomial, times 2^n
-    __m512 y = _mm512_fnmadd_ps(a, a, _mm512_setzero_ps());
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(y, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), y);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860676533018704e-6f), r);
-    __m512 e = _mm512_fmadd_ps(r, _mm512_set1_ps(1.0f / 5040), _mm512_set1_ps(1.0f / 720));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.0f / 120));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.0f / 24));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.0f / 6));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(0.5f));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.0f));
-    e = _mm512_fmadd_ps(e, r, _mm512_set1_ps(1.0f));
-    __m512 q = _mm512_mul_ps(p, _mm512_scalef_ps(e, n));
+    __m512 q = _mm512_mul_ps(p, exp512_core(_mm512_fnmadd_ps(a, a, _mm512_setzero_ps())));   // -a^2 >= -85.6
     __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
     return _mm512_mul_ps(x, _mm512_mask_sub_ps(q, pos, _mm512_set1_ps(1.0f), q));
 }
@@ -66,12 +58,13 @@ AVX2 static inline __m256 exp256(__m256 x) {
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860676533018704e-6f), r);
-    __m256 r2 = _mm256_mul_ps(r, r), r4 = _mm256_mul_ps(r2, r2);
-    __m256 p01 = _mm256_add_ps(_mm256_set1_ps(1.0f), r);
-    __m256 p23 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6), _mm256_set1_ps(0.5f));
-    __m256 p45 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120), _mm256_set1_ps(1.0f / 24));
-    __m256 p67 = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
-    __m256 p = _mm256_fmadd_ps(r4, _mm256_fmadd_ps(r2, p67, p45), _mm256_fmadd_ps(r2, p23, p01));
+    __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 5040), _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));    // p * 2^n, 2^n built in the exponent bits
 }

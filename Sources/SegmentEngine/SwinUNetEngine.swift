@@ -230,6 +230,8 @@ public final class SwinUNetEngine {
     /// Runs the batch in passes of at most maxBatch slices.
     private func run(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int, output: (Int, Int) -> HeadOutput) {
         lock.lock(); defer { lock.unlock() }
+        let fpState = seg_fp_flush_denormals()        // as on the pool's threads; the caller's state comes back after
+        defer { seg_fp_restore(fpState) }
         let plane = config.imgSize * config.imgSize
         var start = 0
         while start < batch {

@@ -68,6 +68,7 @@ final class WorkerPool {
         for slot in 1..<threads {
             let thread = Thread {
                 let w = slot - 1
+                _ = seg_fp_flush_denormals()          // an engine thread: denormals are 0 (segment_kernels.h)
                 var seen = 0
                 while true {
                     let round = seen + 1

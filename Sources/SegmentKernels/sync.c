@@ -15,3 +15,21 @@ void seg_spin_pause(void) {
     _mm_pause();
 #endif
 }
+
+unsigned seg_fp_flush_denormals(void) {
+#if defined(__x86_64__)
+    unsigned old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040u);      // FTZ (bit 15): denormal results become 0; DAZ (bit 6): denormal inputs read as 0
+    return old;
+#else
+    return 0;
+#endif
+}
+
+void seg_fp_restore(unsigned state) {
+#if defined(__x86_64__)
+    _mm_setcsr(state);
+#else
+    (void)state;
+#endif
+}

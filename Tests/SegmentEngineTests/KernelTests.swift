@@ -85,6 +85,51 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// GELU far in its negative tail (x < -12.7, where erfc(-x / sqrt 2) / 2 is below the smallest normal float):
+    /// 0 within 1e-30, and never a denormal, which would cost a microcode assist per value on x86 whatever the
+    /// thread's flush mode. Large positive x passes through.
+    func testGELUTailsGiveNoDenormals() {
+        let p = Pinned()
+        defer { seg_kernel_select(-1) }
+        let xs: [Float] = [-12.5, -12.8, -13, -13.5, -14, -20, -100, -1e4, -3e38, 12.5, 20, 1e4, 3e38]
+        let one = p.packed([1], N: 1, K: 1)
+        for isa in kernelISAs() {
+            seg_kernel_select(isa)
+            var y = [Float](repeating: .nan, count: xs.count)
+            y.withUnsafeMutableBufferPointer {
+                seg_gemm_packed(Int32(xs.count), 0, 1, 1, p(xs), 1, one.data, 1, 0, $0.baseAddress!, 1, nil, 0, 1)
+            }
+            for (x, g) in zip(xs, y) {
+                XCTAssertFalse(g.isSubnormal, "GELU(\(x)) isa \(isa) = \(g) is a denormal")
+                if x < 0 { XCTAssertLessThanOrEqual(abs(g), 1e-30, "GELU(\(x)) isa \(isa)") }
+                else { XCTAssertEqual(g, x, "GELU(\(x)) isa \(isa)") }
+            }
+        }
+    }
+
+    /// seg_fp_flush_denormals makes a denormal GEMM product 0 on this thread and seg_fp_restore brings it back;
+    /// the engine sets it for a forward pass and gives the caller's state back afterwards.
+    func testDenormalFlushIsScopedToTheEngine() throws {
+        let p = Pinned()
+        let one = p.packed([1e-20], N: 1, K: 1)
+        func product() -> Float {                  // 1e-20 * 1e-20 = 1e-40, a denormal, through the real kernel
+            var y: Float = .nan
+            seg_gemm_packed(1, 0, 1, 1, p([1e-20]), 1, one.data, 1, 0, &y, 1, nil, 0, 0)
+            return y
+        }
+        XCTAssertTrue(product().isSubnormal, "a plain thread keeps denormals")
+        let state = seg_fp_flush_denormals()
+        let flushed = product()
+        seg_fp_restore(state)
+        #if arch(x86_64)
+        XCTAssertEqual(flushed, 0, "flush-to-zero")
+        #endif
+        XCTAssertTrue(product().isSubnormal, "restored")
+        let c = try EngineCase("small3")
+        _ = try c.engine(threads: 2).logits(c.input, batch: c.batch, channels: c.channels)
+        XCTAssertTrue(product().isSubnormal, "the engine gave the caller's floating-point state back")
+    }
+
     /// LayerNorm of one row and of many rows (AVX-512: rows of up to 12 vectors held in registers, 3 or 2 rows at
     /// once, then a tail; longer rows in three passes) against the double-free naive twin, and rows == row by row,
     /// bit for bit, out of place with row strides wider than C.

@@ -9,7 +9,7 @@ machine then hits everyone alike), --iters runs after --warmup runs each time; m
 OpenBLAS: these machines set OPENBLAS_CORETYPE=Haswell (AVX2 kernels); for its own commands this script removes
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks its kernels for the CPU it finds (the output says so).
 
-Usage: PYTHONPATH=trainer python bench/engine_bench.py --segment .build/release/segment [--rounds 3] [--iters 4] [--out FILE]
+Usage: PYTHONPATH=trainer python bench/engine_bench.py --segment .build/release/segment [--rounds 5] [--iters 4] [--out FILE]
 """
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--segment", help="the segment executable (segment-bench must be beside it)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--iters", type=int, default=4, help="timed runs per round at batch 1 (batch 16: half, at least 2)")
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--rounds", type=int, default=5,
                     help="rounds over every configuration, interleaved, so that a slow spell of a shared machine "
                          "hits the engine and its peers alike; median and min are over all rounds' runs")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))

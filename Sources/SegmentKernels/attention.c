@@ -1,9 +1,10 @@
 // Window attention for one (window, head) pair. Two paths, the same operations in the same order for every output
 // (so they give the same bits):
 // - windows of up to 64 tokens with AVX-512 (every Swin window of 8x8 or less; 7x7 = 49 in Swin-T): one fused
-//   kernel per 6 query rows. A row's N scores fit in 4 zmm registers, so the tile computes bias (+ mask) + q k^T
-//   (k transposed once per pair into a 64-column block), the row softmax and P v without writing the scores out;
-//   v is read in place (a row of v is the 32 columns of a panel). Six rows interleave their max and sum reductions.
+//   kernel per 6 query rows (the last N mod 6 rows: a tile of exactly that many). A row's N scores fit in 4 zmm
+//   registers, so the tile computes bias (+ mask) + q k^T (k transposed once per pair into a 64-column block, by
+//   16 x 16 register transposes), the row softmax and P v without writing the scores out; v is read in place (a
+//   row of v is the 32 columns of a panel). Six rows interleave their max and sum reductions.
 // - otherwise, on top of the packed GEMM: S = bias (+ mask) + q k^T (k packed as a 32-column-panel weight),
 //   softmax in place, out = S v (v packed the same way).
 #include "segment_kernels.h"
@@ -65,85 +66,132 @@ AVX512 static void softmax_rows_512(float *S, int N) {
 #endif
 
 #if defined(__x86_64__)
+/// r[i][j] -> r[j][i] for a 16 x 16 block in 16 zmm: unpacks within 128-bit lanes, then 64-bit and 128-bit
+/// shuffles (64 shuffles, no memory round trip).
+AVX512 static inline __attribute__((always_inline)) void transpose16x16(__m512 r[16]) {
+    __m512 t[16], u[16];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 8; i++) {                   // t[2i], t[2i+1]: rows 2i, 2i+1 interleaved (columns 0,1 | 2,3 per lane)
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma clang loop unroll(full)
+    for (int g = 0; g < 4; g++) {                   // u[4g + c], 128-bit lane L: rows 4g .. 4g+3 of column 4L + c
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {                   // column 4L + c = lane L of u[c], u[4+c], u[8+c], u[12+c]
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+
+// MR query rows i0 .. i0+MR-1 of one pair (MR, NV compile-time): scores in registers, softmax, P v.
+AVX512 static inline __attribute__((always_inline))
+void attention_rows_512(const int MR, const int NV, int i0, int N, int d, const float *q, const float *v, int ld,
+                        const float *bias, const float *mask, float *out, int ldo, const float *kT, float *P,
+                        const __mmask16 *cm) {
+    const __m512 cutoff = _mm512_set1_ps(CUTOFF);
+    const float *qr[MR];
+    __m512 s[MR][4];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {
+        int i = i0 + r;
+        qr[r] = q + (size_t)i * ld;
+#pragma clang loop unroll(full)
+        for (int c = 0; c < NV; c++) {
+            __m512 b = _mm512_maskz_loadu_ps(cm[c], bias + (size_t)i * N + 16 * c);
+            s[r][c] = mask ? _mm512_add_ps(b, _mm512_maskz_loadu_ps(cm[c], mask + (size_t)i * N + 16 * c)) : b;
+        }
+    }
+    for (int e = 0; e < d; e++) {                 // scores: s += q[i, e] * k^T[e, :]
+        __m512 w[4];
+#pragma clang loop unroll(full)
+        for (int c = 0; c < NV; c++) w[c] = _mm512_loadu_ps(kT + (size_t)e * SMALL_N + 16 * c);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(qr[r][e]);
+#pragma clang loop unroll(full)
+            for (int c = 0; c < NV; c++) s[r][c] = _mm512_fmadd_ps(a, w[c], s[r][c]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {             // softmax of each row, in registers
+        __m512 mv = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < NV; c++) mv = _mm512_mask_max_ps(mv, cm[c], mv, s[r][c]);
+        __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+#pragma clang loop unroll(full)
+        for (int c = 0; c < NV; c++) {
+            __m512 t = _mm512_sub_ps(s[r][c], m);
+            __mmask16 keep = _mm512_mask_cmp_ps_mask(cm[c], t, cutoff, _CMP_GE_OQ);
+            s[r][c] = _mm512_maskz_mov_ps(keep, exp512(t));
+            sum = _mm512_add_ps(sum, s[r][c]);
+        }
+        __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+#pragma clang loop unroll(full)
+        for (int c = 0; c < NV; c++) _mm512_storeu_ps(P + r * SMALL_N + 16 * c, _mm512_mul_ps(s[r][c], inv));
+    }
+    for (int c0 = 0; c0 < d; c0 += 32) {           // out rows = P v, 32 output columns at a time
+        __mmask16 m0 = mask16(d - c0), m1 = mask16(d - c0 - 16);
+        __m512 o[MR][2];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
+        for (int j = 0; j < N; j++) {
+            const float *vr = v + (size_t)j * ld + c0;
+            __m512 w0 = _mm512_maskz_loadu_ps(m0, vr), w1 = _mm512_maskz_loadu_ps(m1, vr + 16);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < MR; r++) {
+                __m512 a = _mm512_set1_ps(P[r * SMALL_N + j]);
+                o[r][0] = _mm512_fmadd_ps(a, w0, o[r][0]);
+                o[r][1] = _mm512_fmadd_ps(a, w1, o[r][1]);
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            float *orow = out + (size_t)(i0 + r) * ldo + c0;
+            _mm512_mask_storeu_ps(orow, m0, o[r][0]);
+            _mm512_mask_storeu_ps(orow + 16, m1, o[r][1]);
+        }
+    }
+}
+
 // NV = zmm vectors per score row (ceil(N / 16)), a compile-time constant per instance.
 AVX512 static inline __attribute__((always_inline))
 void attention_fused_512(const int NV, int N, int d, const float *q, const float *k, const float *v, int ld,
                          const float *bias, const float *mask, float *out, int ldo, float *work) {
     float *kT = work;                                  // (d, 64): kT[e*64 + j] = k[j, e], columns N..63 zero
     float *P = work + (size_t)d * SMALL_N;             // (ATT_MR, 64) probabilities of the current tile
-    for (int e = 0; e < d; e++)
-        for (int j = N; j < SMALL_N; j++) kT[(size_t)e * SMALL_N + j] = 0.0f;
-    for (int j = 0; j < N; j++)
-        for (int e = 0; e < d; e++) kT[(size_t)e * SMALL_N + j] = k[(size_t)j * ld + e];
+    for (int j0 = 0; j0 < 16 * NV; j0 += 16)          // kT columns j0 .. j0+15 (keys N.. are 0), 16 rows at a time
+        for (int e0 = 0; e0 < d; e0 += 16) {
+            __mmask16 em = mask16(d - e0);
+            __m512 r[16];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 16; i++)
+                r[i] = j0 + i < N ? _mm512_maskz_loadu_ps(em, k + (size_t)(j0 + i) * ld + e0) : _mm512_setzero_ps();
+            transpose16x16(r);
+            for (int c = 0; c < 16 && e0 + c < d; c++) _mm512_storeu_ps(kT + (size_t)(e0 + c) * SMALL_N + j0, r[c]);
+        }
     __mmask16 cm[4];
 #pragma clang loop unroll(full)
     for (int c = 0; c < NV; c++) cm[c] = mask16(N - 16 * c);
-    const __m512 cutoff = _mm512_set1_ps(CUTOFF);
-    for (int i0 = 0; i0 < N; i0 += ATT_MR) {
-        int rows = N - i0 < ATT_MR ? N - i0 : ATT_MR;
-        const float *qr[ATT_MR];
-        __m512 s[ATT_MR][4];
-#pragma clang loop unroll(full)
-        for (int r = 0; r < ATT_MR; r++) {
-            int i = i0 + (r < rows ? r : rows - 1);    // rows past the tile recompute the last one, never stored
-            qr[r] = q + (size_t)i * ld;
-#pragma clang loop unroll(full)
-            for (int c = 0; c < NV; c++) {
-                __m512 b = _mm512_maskz_loadu_ps(cm[c], bias + (size_t)i * N + 16 * c);
-                s[r][c] = mask ? _mm512_add_ps(b, _mm512_maskz_loadu_ps(cm[c], mask + (size_t)i * N + 16 * c)) : b;
-            }
-        }
-        for (int e = 0; e < d; e++) {                  // scores: s += q[i, e] * k^T[e, :]
-            __m512 w[4];
-#pragma clang loop unroll(full)
-            for (int c = 0; c < NV; c++) w[c] = _mm512_loadu_ps(kT + (size_t)e * SMALL_N + 16 * c);
-#pragma clang loop unroll(full)
-            for (int r = 0; r < ATT_MR; r++) {
-                __m512 a = _mm512_set1_ps(qr[r][e]);
-#pragma clang loop unroll(full)
-                for (int c = 0; c < NV; c++) s[r][c] = _mm512_fmadd_ps(a, w[c], s[r][c]);
-            }
-        }
-#pragma clang loop unroll(full)
-        for (int r = 0; r < ATT_MR; r++) {             // softmax of each row, in registers
-            __m512 mv = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
-#pragma clang loop unroll(full)
-            for (int c = 0; c < NV; c++) mv = _mm512_mask_max_ps(mv, cm[c], mv, s[r][c]);
-            __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
-#pragma clang loop unroll(full)
-            for (int c = 0; c < NV; c++) {
-                __m512 t = _mm512_sub_ps(s[r][c], m);
-                __mmask16 keep = _mm512_mask_cmp_ps_mask(cm[c], t, cutoff, _CMP_GE_OQ);
-                s[r][c] = _mm512_maskz_mov_ps(keep, exp512(t));
-                sum = _mm512_add_ps(sum, s[r][c]);
-            }
-            __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-#pragma clang loop unroll(full)
-            for (int c = 0; c < NV; c++) _mm512_storeu_ps(P + r * SMALL_N + 16 * c, _mm512_mul_ps(s[r][c], inv));
-        }
-        for (int c0 = 0; c0 < d; c0 += 32) {           // out rows = P v, 32 output columns at a time
-            __mmask16 m0 = mask16(d - c0), m1 = mask16(d - c0 - 16);
-            __m512 o[ATT_MR][2];
-#pragma clang loop unroll(full)
-            for (int r = 0; r < ATT_MR; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
-            for (int j = 0; j < N; j++) {
-                const float *vr = v + (size_t)j * ld + c0;
-                __m512 w0 = _mm512_maskz_loadu_ps(m0, vr), w1 = _mm512_maskz_loadu_ps(m1, vr + 16);
-#pragma clang loop unroll(full)
-                for (int r = 0; r < ATT_MR; r++) {
-                    __m512 a = _mm512_set1_ps(P[r * SMALL_N + j]);
-                    o[r][0] = _mm512_fmadd_ps(a, w0, o[r][0]);
-                    o[r][1] = _mm512_fmadd_ps(a, w1, o[r][1]);
-                }
-            }
-#pragma clang loop unroll(full)
-            for (int r = 0; r < ATT_MR; r++)
-                if (r < rows) {
-                    float *orow = out + (size_t)(i0 + r) * ldo + c0;
-                    _mm512_mask_storeu_ps(orow, m0, o[r][0]);
-                    _mm512_mask_storeu_ps(orow + 16, m1, o[r][1]);
-                }
-        }
+    int i0 = 0;
+    for (; i0 + ATT_MR <= N; i0 += ATT_MR)
+        attention_rows_512(ATT_MR, NV, i0, N, d, q, v, ld, bias, mask, out, ldo, kT, P, cm);
+    switch (N - i0) {                                 // the last rows: a tile of exactly that many
+    case 1: attention_rows_512(1, NV, i0, N, d, q, v, ld, bias, mask, out, ldo, kT, P, cm); break;
+    case 2: attention_rows_512(2, NV, i0, N, d, q, v, ld, bias, mask, out, ldo, kT, P, cm); break;
+    case 3: attention_rows_512(3, NV, i0, N, d, q, v, ld, bias, mask, out, ldo, kT, P, cm); break;
+    case 4: attention_rows_512(4, NV, i0, N, d, q, v, ld, bias, mask, out, ldo, kT, P, cm); break;
+    case 5: attention_rows_512(5, NV, i0, N, d, q, v, ld, bias, mask, out, ldo, kT, P, cm); break;
+    default: break;
     }
 }
 

@@ -185,7 +185,7 @@ void tile512(const int MR, const int NV, int rows, int kc, const float *A, int l
     const float *a[MR512];
     float *c[MR512];
     for (int i = 0; i < MR; i++) {
-        int r = i < rows ? i : rows - 1;      // rows past the tile recompute the last one and are never stored
+        int r = i < rows ? i : rows - 1;      // rows past the tile (one-panel tails) recompute the last one, never stored
         a[i] = A + (size_t)r * lda;
         c[i] = C + (size_t)r * ldc;
     }
@@ -242,9 +242,19 @@ AVX512 static void gemm_avx512(int M, int n0, int n1, int K, const float *A, int
                     const float *bj = first && bias ? bias + j0 : NULL;
                     int ncols = nc1 - j0;
                     if (ncols > NR) {           // two panels
-                        for (int m = mc0; m < mc1; m += MR512P)
-                            tile512(MR512P, 4, imin(MR512P, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp,
-                                    (size_t)NR * Kp, C + (size_t)m * ldc + j0, ldc, imin(ncols, 2 * NR), bj, load_c, g);
+                        int m = mc0, nc = imin(ncols, 2 * NR);
+                        size_t ps = (size_t)NR * Kp;
+#define TWO_PANEL(ROWS) tile512(ROWS, 4, ROWS, kc, A + (size_t)m * lda + kb, lda, Bp, ps, C + (size_t)m * ldc + j0, ldc, nc, bj, load_c, g)
+                        for (; m + MR512P <= mc1; m += MR512P) TWO_PANEL(MR512P);
+                        switch (mc1 - m) {      // the last rows: a tile of exactly that many (no rows recomputed)
+                        case 1: TWO_PANEL(1); break;
+                        case 2: TWO_PANEL(2); break;
+                        case 3: TWO_PANEL(3); break;
+                        case 4: TWO_PANEL(4); break;
+                        case 5: TWO_PANEL(5); break;
+                        default: break;
+                        }
+#undef TWO_PANEL
                         j0 += 2 * NR;
                     } else {
                         for (int m = mc0; m < mc1; m += MR512)

@@ -169,7 +169,10 @@ final class KernelTests: XCTestCase {
         let p = Pinned()
         defer { seg_kernel_select(-1) }
         let isas = kernelISAs()
-        for (N, d, ld) in [(4, 4, 12), (16, 8, 24), (49, 32, 96), (49, 40, 130), (36, 12, 36), (64, 16, 48), (81, 8, 24)] {
+        // N mod 6 = 0 .. 5 (the fused path's last tile has exactly that many rows), d below, at and past 16 (k^T is
+        // transposed in 16 x 16 blocks), N = 17 (one live column in the last score vector), 81 (the GEMM path)
+        for (N, d, ld) in [(4, 4, 12), (16, 8, 24), (49, 32, 96), (49, 40, 130), (36, 12, 36), (64, 16, 48), (81, 8, 24),
+                           (17, 32, 96), (20, 24, 72), (27, 16, 50), (59, 32, 96)] {
             let qkv = rng.normal(N * ld, std: 1.5), bias = rng.normal(N * N)
             let mask = (0..<(N * N)).map { ($0 / N) % 3 != ($0 % N) % 3 ? Float(-100) : 0 }
             let work = UnsafeMutablePointer<Float>.allocate(capacity: seg_attention_work_floats(Int32(N), Int32(d)))
@@ -203,7 +206,7 @@ final class KernelTests: XCTestCase {
         defer { seg_kernel_select(-1) }
         let isas = kernelISAs()
         for (M, N, Kp, K, k0) in [(1, 1, 1, 1, 0), (9, 33, 40, 40, 0), (17, 96, 600, 600, 0), (13, 70, 520, 260, 260), (8, 9, 96, 96, 0),
-                                    (1, 64, 7, 7, 0), (23, 300, 64, 64, 0)] {
+                                    (1, 64, 7, 7, 0), (23, 300, 64, 64, 0), (10, 64, 32, 32, 0), (14, 40, 16, 16, 0)] {
             let a = rng.normal(M * K), w = rng.normal(N * Kp, std: 1 / Double(K).squareRoot()), bias = rng.normal(N)
             let P = p.packed(w, N: N, K: Kp)
             XCTAssertEqual(P.unpacked(), w, "pack / unpack round trip N=\(N) K=\(Kp)")

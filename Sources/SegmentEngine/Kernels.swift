@@ -39,6 +39,12 @@ struct PackedWeight {
     }
 }
 
+/// Runs of column pairs per thread when a GEMM's columns are shared out (small M: the 14x14 and 7x7 stages at
+/// batch 1). Finer runs cost next to nothing here (every pair reads the same rows of x from L2 whichever run it is
+/// in; a run costs one atomic increment), and let a thread whose vCPU is running slowly take fewer of them: with
+/// 2 runs per thread, a thread at half speed made the other wait for up to a third of the GEMM.
+let columnPartsPerThread = 8
+
 /// What a linear layer does to its output columns after the product.
 enum Epilogue {
     case none
@@ -65,8 +71,9 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
                         out, Int32(ldo), bias, accumulate ? 1 : 0, gelu)
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
-        // Contiguous runs of the AVX-512 kernel's two-panel tiles, two runs per thread, taken as threads free up.
-        let pairs = (N + 63) / 64, parts = min(pairs, 2 * pool.threads)
+        // Contiguous runs of the AVX-512 kernel's two-panel tiles, up to columnPartsPerThread runs per thread, taken
+        // as threads free up.
+        let pairs = (N + 63) / 64, parts = min(pairs, columnPartsPerThread * pool.threads)
         pool.dynamic(parts) { c, _ in columns(pairs * c / parts * 64, min(N, pairs * (c + 1) / parts * 64)) }
     } else {
         columns(0, N)

@@ -13,7 +13,7 @@ export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
 
-.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench demo clean
+.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench kernel-bench demo clean
 
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
@@ -23,6 +23,7 @@ help:
 	@echo "make data     fetch the real data of docs/DATA.md into $(DATA)"
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
 	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
+	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
 
 # Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
@@ -75,6 +76,18 @@ bench: setup build
 	PYTHONPATH=trainer $(PY) bench/run_memory.py --segment $(BIN) > bench-out/run.md
 	{ echo "# Performance"; echo; echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d) ($$(nproc) cores, $$(uname -m))."; echo; \
 	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; } > docs/PERFORMANCE.md
+
+# The kernels alone (C drivers in bench/kernels, built with the toolchain's clang against Sources/SegmentKernels):
+# the core's FMA peak, the GEMM on the model's shapes, one Swin block per stage timed operator by operator.
+# bench/kernels/ab.sh REV compares the kernels at a git revision with the working tree, interleaved.
+KERNELS := Sources/SegmentKernels
+kernel-bench:
+	@mkdir -p bench-out/kernels
+	for p in peak gemm_shapes block; do \
+	  clang -O3 -I$(KERNELS)/include -I$(KERNELS) bench/kernels/$$p.c $(KERNELS)/*.c -o bench-out/kernels/$$p -lm || exit 1; done
+	bench-out/kernels/peak
+	bench-out/kernels/gemm_shapes
+	for s in 0 1 2 3; do bench-out/kernels/block $$s; done
 
 demo: setup build data
 	@mkdir -p out

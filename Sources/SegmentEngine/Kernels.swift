@@ -42,7 +42,7 @@ struct PackedWeight {
 /// Runs of column pairs per thread when a GEMM's columns are shared out (small M: the 14x14 and 7x7 stages at
 /// batch 1). Finer runs cost next to nothing here (every pair reads the same rows of x from L2 whichever run it is
 /// in; a run costs one atomic increment), and let a thread whose vCPU is running slowly take fewer of them: with
-/// 2 runs per thread, a thread at half speed made the other wait for up to a third of the GEMM.
+/// 2 runs per thread, a thread at half speed can make the other wait for up to a third of the GEMM.
 let columnPartsPerThread = 8
 
 /// What a linear layer does to its output columns after the product.

@@ -82,7 +82,7 @@ void seg_spin_pause(void);
 
 /// Sets flush-to-zero and denormals-are-zero on the calling thread and returns the previous floating-point control
 /// state, for seg_fp_restore. The engine's threads run with both: a denormal (below 1.2e-38) costs a microcode
-/// assist of about a hundred cycles per operation on x86 (a GELU of x < -13, a masked attention weight e^-100),
+/// assist of about a hundred cycles per operation on x86 (a GELU of x < -13, an attention weight near e^-80 times v),
 /// and rounding it to 0 changes no result by more than 1e-38. No effect elsewhere than on x86-64.
 unsigned seg_fp_flush_denormals(void);
 void seg_fp_restore(unsigned state);

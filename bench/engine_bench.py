@@ -3,9 +3,11 @@ PyTorch eager (torch.inference_mode), ONNX Runtime and OpenVINO (fp32), at batch
 plus each one's peak RSS, the engine's load time, and the machine's OpenBLAS sgemm peak. Prints a markdown
 section (the engine part of docs/PERFORMANCE.md). A benchmark, not a test: it asserts nothing.
 
-Every measurement runs in its own process (so peak RSS is that runner's alone); latency = wall time of one
-batch / batch size; every configuration runs --rounds times, interleaved with the others (a slow spell of a shared
-machine then hits everyone alike), --iters runs after --warmup runs each time; median and min over all runs.
+Every framework runs in its own process (so peak RSS is that runner's alone); latency = wall time of one batch /
+batch size. Per configuration (batch, threads) all runners are loaded and warmed up (--warmup batches) one after the
+other, then take turns, one timed batch each, the order rotating every turn, --rounds x --iters turns, with --pause
+seconds of quiet before each batch: a slow spell of the shared machine then hits the engine and its peers alike,
+which separate runs minutes apart did not guarantee. Median and min over all of a runner's batches.
 OpenBLAS: these machines set OPENBLAS_CORETYPE=Haswell (AVX2 kernels); for its own commands this script removes
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks its kernels for the CPU it finds (the output says so).
 
@@ -94,7 +96,9 @@ def run_measured(cmd: list[str], env: dict) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # Child mode: one peer framework, one batch size, one thread count.
 
-def child(framework: str, batch: int, threads: int, warmup: int, iters: int, workdir: str) -> None:
+def child(framework: str, batch: int, threads: int, warmup: int, workdir: str) -> None:
+    """Loads one framework, warms it up, prints {"ready": true}, then times one batch per line of standard input
+    (printing its per-slice ms) until end of input, and prints the summary JSON."""
     import numpy as np
     import torch
     from segment_ref import SwinUNet, SwinUNetConfig
@@ -138,11 +142,16 @@ def child(framework: str, batch: int, threads: int, warmup: int, iters: int, wor
         raise SystemExit(f"unknown framework {framework}")
     load = time.perf_counter() - t0
     times = []
-    for i in range(warmup + iters):
+    for _ in range(warmup):
+        step()
+    print(json.dumps({"ready": True}), flush=True)
+    for _ in sys.stdin:                        # one timed batch per line (lockstep with the other runners)
         s = time.perf_counter()
         step()
-        if i >= warmup:
-            times.append((time.perf_counter() - s) / batch)
+        times.append((time.perf_counter() - s) / batch)
+        print(1000 * times[-1], flush=True)
+    if not times:
+        raise SystemExit("no step was asked for")
     times.sort()
     print(json.dumps({"framework": framework, "batch": batch, "threads": threads, "load_seconds": load,
                       "per_slice_ms_median": 1000 * times[len(times) // 2], "per_slice_ms_min": 1000 * times[0],
@@ -150,6 +159,59 @@ def child(framework: str, batch: int, threads: int, warmup: int, iters: int, wor
 
 
 # ---------------------------------------------------------------------------------------------------------------
+
+def lockstep(commands: dict[str, tuple[list[str], dict]], steps: int, pause: float) -> dict[str, dict | None]:
+    """Starts every runner (one at a time, each loading and warming up alone until it prints {"ready": true}), then
+    gives them `steps` turns each, one timed batch per turn, the order rotating every turn and `pause` seconds of
+    quiet before each batch (so no runner's idle threads still spin while another is timed). A slow spell of the
+    machine therefore hits all of them alike. Returns each runner's summary JSON (None for one that failed)."""
+    procs: dict[str, subprocess.Popen] = {}
+    errs = {name: tempfile.TemporaryFile(mode="w+") for name in commands}   # a runner's stderr (a pipe could fill)
+
+    def stderr_tail(name: str) -> str:
+        errs[name].seek(0)
+        return errs[name].read()[-1500:]
+
+    def fail(name: str, why: str) -> None:
+        p = procs.pop(name, None)
+        if p:
+            p.kill()
+            p.wait()
+        print(f"{name}: FAILED {why} {stderr_tail(name)}", file=sys.stderr)
+
+    for name, (cmd, env) in commands.items():
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errs[name], text=True,
+                             env=env, bufsize=1)
+        procs[name] = p
+        line = p.stdout.readline()
+        if '"ready"' not in line:
+            fail(name, f"did not get ready ({p.poll()}): {line.strip()[:200]}")
+    names = list(procs)
+    for i in range(steps):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            p = procs.get(name)
+            if p is None:
+                continue
+            time.sleep(pause)
+            try:
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                float(p.stdout.readline())
+            except (OSError, ValueError) as e:
+                fail(name, f"step {i}: {e}")
+    out: dict[str, dict | None] = {name: None for name in commands}
+    for name, p in procs.items():
+        p.stdin.close()
+        rest = p.stdout.read()
+        p.wait()
+        if p.returncode != 0:
+            print(f"{name}: FAILED ({p.returncode}) {stderr_tail(name)}", file=sys.stderr)
+            continue
+        out[name] = json.loads(rest.strip().splitlines()[-1])
+    for f in errs.values():
+        f.close()
+    return out
+
 
 def make_model(segment: Path, bench: Path, workdir: Path) -> tuple[Path, str]:
     """A Swin-T model file: through `segment convert` of a segment_ref checkpoint when the converter works, else
@@ -173,10 +235,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--segment", help="the segment executable (segment-bench must be beside it)")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--iters", type=int, default=4, help="timed runs per round at batch 1 (batch 16: half, at least 2)")
+    ap.add_argument("--iters", type=int, default=4, help="timed batches per round at batch 1 (batch 16: half, at least 2)")
     ap.add_argument("--rounds", type=int, default=5,
-                    help="rounds over every configuration, interleaved, so that a slow spell of a shared machine "
-                         "hits the engine and its peers alike; median and min are over all rounds' runs")
+                    help="rounds: each runner times rounds x iters batches, taking turns with the others one batch "
+                         "at a time; median and min are over all of them")
+    ap.add_argument("--pause", type=float, default=0.2, help="seconds of quiet before each timed batch")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--child", nargs=4, metavar=("FRAMEWORK", "BATCH", "THREADS", "WORKDIR"), help=argparse.SUPPRESS)
@@ -184,7 +247,7 @@ def main() -> None:
     if args.child:
         f, b, t, w = args.child
         b, t = int(b), int(t)
-        child(f, b, t, args.warmup, args.iters, w)
+        child(f, b, t, args.warmup, w)
         return
 
     if not args.segment:
@@ -198,37 +261,23 @@ def main() -> None:
     iters = {1: args.iters, 16: max(2, args.iters // 2)}
     results: dict[tuple[str, int, int], dict] = {}
 
-    def merge(key, r):
-        """Pools the runs of one configuration over the rounds: median / min of all runs, max of the peak RSS."""
-        old = results.get(key)
-        runs = (old["per_slice_ms_all"] if old else []) + r["per_slice_ms_all"]
-        runs.sort()
-        r = dict(r, per_slice_ms_all=runs, per_slice_ms_median=runs[len(runs) // 2], per_slice_ms_min=runs[0],
-                 peak_rss_mb=max(r["peak_rss_mb"], old["peak_rss_mb"] if old else 0), rounds=(old or {}).get("rounds", 0) + 1)
-        results[key] = r
-        return r
-
     with tempfile.TemporaryDirectory(prefix="segment-bench-") as tmp:
         workdir = Path(tmp)
         model_path, model_note = make_model(segment, bench, workdir)
         sgemm = {t: run_measured([str(bench), "sgemm", "--threads", str(t)], clean_env()) for t in THREADS}
-        for round_ in range(args.rounds):
-            for b in BATCHES:
-                for t in THREADS:
-                    r = merge(("engine", b, t), run_measured(
-                        [str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch", str(b),
-                         "--warmup", str(args.warmup), "--iters", str(iters[b])], engine_env(t)))
-                    print(f"round {round_ + 1} engine batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice",
-                          file=sys.stderr)
-                    for peer in peers:
-                        try:
-                            r = merge((peer, b, t), run_measured(
-                                [sys.executable, __file__, "--warmup", str(args.warmup), "--iters", str(iters[b]),
-                                 "--child", peer, str(b), str(t), str(workdir)], clean_env(t)))
-                            print(f"round {round_ + 1} {peer} batch {b} threads {t}: {r['per_slice_ms_median']:.1f} ms/slice",
-                                  file=sys.stderr)
-                        except RuntimeError as e:
-                            print(f"{peer} batch {b} threads {t}: FAILED {e}", file=sys.stderr)
+        for b in BATCHES:
+            for t in THREADS:
+                commands = {"engine": ([str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch",
+                                        str(b), "--warmup", str(args.warmup), "--lockstep"], engine_env(t))}
+                for peer in peers:
+                    commands[peer] = ([sys.executable, __file__, "--warmup", str(args.warmup),
+                                       "--child", peer, str(b), str(t), str(workdir)], clean_env(t))
+                for name, r in lockstep(commands, args.rounds * iters[b], args.pause).items():
+                    if r is None:
+                        continue
+                    results[(name, b, t)] = dict(r, rounds=args.rounds)
+                    print(f"batch {b} threads {t} {name}: {r['per_slice_ms_median']:.1f} ms/slice median, "
+                          f"{r['per_slice_ms_min']:.1f} min", file=sys.stderr)
         model_mb = model_path.stat().st_size / 2**20
 
     md = render(results, peers, gflop, sgemm, model_mb, model_note)
@@ -253,11 +302,14 @@ def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
         + ", ".join(f"{t} thread{'s' if t > 1 else ''} {sgemm[t]['gflops']:.0f} GFLOP/s" for t in THREADS)
         + f" ({sgemm[1]['openblas_config']}).",
         "",
-        f"Per-slice latency in ms (median / min over the timed runs of {max(r.get('rounds', 1) for r in results.values())} "
-        "interleaved rounds, each after warm-up in a fresh process; a shared VM's speed drifts by up to 1.5x over "
-        "minutes, so compare the ratios, measured side by side, rather than absolute times across runs); "
+        f"Per-slice latency in ms (median / min over {max(len(r['per_slice_ms_all']) for r in results.values())} timed "
+        "batches per runner at batch 1 and half as many at batch 16; per configuration the engine and its peers are all "
+        "loaded and warmed up, then take turns one batch at a time, the order rotating, so a slow spell of this shared VM "
+        "hits them alike; its speed drifts by up to 1.5x over minutes, so compare the ratios rather than absolute "
+        "times across runs); "
         "the engine runs `predict` "
-        "(logits + argmax); peers return logits. Ratio = engine / peer median (< 1: the engine is faster).",
+        "(logits + argmax); peers return logits. Ratio = engine / peer median (< 1: the engine is faster); in "
+        "brackets engine / peer minimum, the figure the machine's slow spells move least.",
         "",
         "| batch | threads | engine | GFLOP/s | " + " | ".join(f"{p} | ratio" for p in peers) + " |",
         "|---|---|---|---|" + "---|---|" * len(peers),
@@ -272,7 +324,8 @@ def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
             for p in peers:
                 r = results.get((p, b, t))
                 row += [f"{r['per_slice_ms_median']:.1f} / {r['per_slice_ms_min']:.1f}",
-                        f"{e['per_slice_ms_median'] / r['per_slice_ms_median']:.2f}"] if r else ["failed", "-"]
+                        f"{e['per_slice_ms_median'] / r['per_slice_ms_median']:.2f} "
+                        f"({e['per_slice_ms_min'] / r['per_slice_ms_min']:.2f})"] if r else ["failed", "-"]
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Peak RSS (MB) of each runner process (batch 1 = one slice at a time; includes loading the model):", "",
               "| batch | threads | engine | " + " | ".join(peers) + " |", "|---|---|---|" + "---|" * len(peers)]

@@ -84,6 +84,8 @@ struct Run: ParsableCommand {
     @Option var batch: Int = 1
     @Option var warmup: Int = 2
     @Option var iters: Int = 10
+    @Flag(help: "After the warm-up print {\"ready\": true}, then time one batch per line read from standard input, printing its per-slice ms, until end of input (--iters is not used); then the summary.")
+    var lockstep = false
 
     func validate() throws {
         guard threads >= 1, batch >= 1, iters >= 1, warmup >= 0 else { throw ValidationError("threads, batch and iters must be >= 1") }
@@ -103,15 +105,32 @@ struct Run: ParsableCommand {
         }
         var labels = [UInt8](repeating: 0, count: batch * plane)
         var times: [Double] = [], cpus: [Double] = []
-        for i in 0..<(warmup + iters) {
+        func step() -> (Double, Double) {   // wall and CPU seconds per slice of one batch
             let s = now(), c = cpuTime()
             input.withUnsafeBufferPointer { inp in labels.withUnsafeMutableBufferPointer { lab in
                 engine.predict(inp, batch: batch, channels: cfg.inChans, labels: lab, probabilities: nil)
             } }
-            if i >= warmup { times.append((now() - s) / Double(batch)); cpus.append((cpuTime() - c) / Double(batch)) }
+            return ((now() - s) / Double(batch), (cpuTime() - c) / Double(batch))
+        }
+        if lockstep {
+            for _ in 0..<warmup { _ = step() }
+            printJSON(["ready": true])
+            fflush(stdout)
+            while readLine() != nil {
+                let (t, c) = step()
+                times.append(t); cpus.append(c)
+                print(t * 1000)
+                fflush(stdout)
+            }
+            guard !times.isEmpty else { throw ValidationError("--lockstep: no step was asked for") }
+        } else {
+            for i in 0..<(warmup + iters) {
+                let (t, c) = step()
+                if i >= warmup { times.append(t); cpus.append(c) }
+            }
         }
         times.sort(); cpus.sort()
-        printJSON(["model": model, "threads": threads, "batch": batch, "iters": iters, "warmup": warmup,
+        printJSON(["model": model, "threads": threads, "batch": batch, "iters": times.count, "warmup": warmup,
                    "open_seconds": t1 - t0, "load_seconds": t2 - t0,
                    "per_slice_ms_median": times[times.count / 2] * 1000, "per_slice_ms_min": times[0] * 1000, "cpu_ms_per_slice_median": cpus[cpus.count / 2] * 1000, "cpu_ms_per_slice_min": cpus[0] * 1000,
                    "per_slice_ms_all": times.map { $0 * 1000 }, "peak_rss_mb": peakRSSMB(), "label_checksum": labels.reduce(0) { $0 &+ Int($1) }])

@@ -31,7 +31,7 @@ final class WorkerPool {
         var generation: UnsafeMutablePointer<Int> { words }
         var pending: UnsafeMutablePointer<Int> { words + 8 }
         var callerSleeping: UnsafeMutablePointer<Int> { words + 16 }
-        var next: UnsafeMutablePointer<Int32> { UnsafeMutableRawPointer(words + 24).assumingMemoryBound(to: Int32.self) }
+        var next: UnsafeMutablePointer<Int> { words + 24 }
         var stopping: UnsafeMutablePointer<Int> { words + 32 }
         func sleeping(_ worker: Int) -> UnsafeMutablePointer<Int> { words + 40 + 8 * worker }
 
@@ -120,10 +120,10 @@ final class WorkerPool {
     func dynamic(_ count: Int, _ body: (Int, Int) -> Void) {
         if threads == 1 || count <= 1 { for i in 0..<count { body(i, 0) }; return }
         let next = shared.next
-        next.pointee = 0                             // published by the round's atomic bump
+        seg_atomic_store(next, 0)                    // before the round starts, so every thread sees it
         onEachThread { slot in
             while true {
-                let i = Int(seg_next_index(next))
+                let i = seg_atomic_add(next, 1)
                 if i >= count { return }
                 body(i, slot)
             }

@@ -270,8 +270,6 @@ AVX512 static void gemm_avx512(int M, int n0, int n1, int K, const float *A, int
 }
 #endif
 
-int seg_next_index(int *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
-
 // ---- dispatch ---------------------------------------------------------------------------------------------------
 
 static int selected = -1;   // -1: not chosen yet; written once with the same value by whoever gets there first

@@ -66,18 +66,25 @@ final class KernelTests: XCTestCase {
 
     // MARK: elementwise
 
+    /// Each of `xs` times a 1x1 weight through the packed GEMM (with its GELU epilogue when asked), at the kernel
+    /// level selected now.
+    private func oneByOneGEMM(_ xs: [Float], weight: Float, gelu: Bool, _ p: Pinned) -> [Float] {
+        let w = p.packed([weight], N: 1, K: 1)
+        var y = [Float](repeating: .nan, count: xs.count)
+        y.withUnsafeMutableBufferPointer {
+            seg_gemm_packed(Int32(xs.count), 0, 1, 1, p(xs), 1, w.data, 1, 0, $0.baseAddress!, 1, nil, 0, gelu ? 1 : 0)
+        }
+        return y
+    }
+
     /// The GEMM's GELU epilogue (exact erf form) over [-12, 12], through a 1x1 GEMM with weight 1, per kernel.
     func testGELUEpilogueMatchesErfForm() {
         let p = Pinned()
         defer { seg_kernel_select(-1) }
         let xs = stride(from: -12.0, through: 12.0, by: 0.00731).map { Float($0) } + [0]
-        let one = p.packed([1], N: 1, K: 1)
         for isa in kernelISAs() {
             seg_kernel_select(isa)
-            var y = [Float](repeating: .nan, count: xs.count)
-            y.withUnsafeMutableBufferPointer {
-                seg_gemm_packed(Int32(xs.count), 0, 1, 1, p(xs), 1, one.data, 1, 0, $0.baseAddress!, 1, nil, 0, 1)
-            }
+            let y = oneByOneGEMM(xs, weight: 1, gelu: true, p)
             var worst: Float = 0
             for (x, g) in zip(xs, y) { worst = max(worst, abs(g - Reference.gelu(x)) / max(1, abs(x))) }
             XCTAssertLessThanOrEqual(worst, 3e-7, "GELU isa \(isa): max |diff| / max(1, |x|) = \(worst)")
@@ -92,13 +99,9 @@ final class KernelTests: XCTestCase {
         let p = Pinned()
         defer { seg_kernel_select(-1) }
         let xs: [Float] = [-12.5, -12.8, -13, -13.5, -14, -20, -100, -1e4, -3e38, 12.5, 20, 1e4, 3e38]
-        let one = p.packed([1], N: 1, K: 1)
         for isa in kernelISAs() {
             seg_kernel_select(isa)
-            var y = [Float](repeating: .nan, count: xs.count)
-            y.withUnsafeMutableBufferPointer {
-                seg_gemm_packed(Int32(xs.count), 0, 1, 1, p(xs), 1, one.data, 1, 0, $0.baseAddress!, 1, nil, 0, 1)
-            }
+            let y = oneByOneGEMM(xs, weight: 1, gelu: true, p)
             for (x, g) in zip(xs, y) {
                 XCTAssertFalse(g.isSubnormal, "GELU(\(x)) isa \(isa) = \(g) is a denormal")
                 if x < 0 { XCTAssertLessThanOrEqual(abs(g), 1e-30, "GELU(\(x)) isa \(isa)") }
@@ -111,12 +114,7 @@ final class KernelTests: XCTestCase {
     /// the engine sets it for a forward pass and gives the caller's state back afterwards.
     func testDenormalFlushIsScopedToTheEngine() throws {
         let p = Pinned()
-        let one = p.packed([1e-20], N: 1, K: 1)
-        func product() -> Float {                  // 1e-20 * 1e-20 = 1e-40, a denormal, through the real kernel
-            var y: Float = .nan
-            seg_gemm_packed(1, 0, 1, 1, p([1e-20]), 1, one.data, 1, 0, &y, 1, nil, 0, 0)
-            return y
-        }
+        func product() -> Float { oneByOneGEMM([1e-20], weight: 1e-20, gelu: false, p)[0] }   // 1e-40: a denormal
         XCTAssertTrue(product().isSubnormal, "a plain thread keeps denormals")
         let state = seg_fp_flush_denormals()
         let flushed = product()

@@ -69,11 +69,8 @@ size_t seg_head_work_floats(int E, int P, int nc);
 /// in head order (row c*P*P + s), so that the GEMM's output is what seg_output_head reads.
 void seg_head_order(const float *W, int E, int P, float *out);
 
-/// Atomically adds 1 to *counter and returns its previous value (the engine's work queues: threads take the next
-/// tile, whichever thread is free).
-int seg_next_index(int *counter);
-
-/// Sequentially consistent 64-bit atomics and the CPU's spin-wait hint, for the engine's worker pool.
+/// Sequentially consistent 64-bit atomics and the CPU's spin-wait hint, for the engine's worker pool (its hand-overs
+/// and its work queue, whose counter threads bump by seg_atomic_add to take the next tile).
 long seg_atomic_load(const long *p);
 void seg_atomic_store(long *p, long v);
 long seg_atomic_add(long *p, long v);       // returns the previous value

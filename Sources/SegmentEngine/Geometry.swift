@@ -1,5 +1,5 @@
 // Index arithmetic of shifted windows: where the r-th token of the window-ordered layout lives in the (B, H*W, C)
-// token map, and the attention mask of shifted blocks. The fused block gathers and scatters through `token(row:)`
+// token map, and the attention mask of shifted blocks. The fused block addresses its tokens through `token(row:)`
 // instead of rolling and partitioning copies of the map.
 import SegmentFormat
 

@@ -12,6 +12,14 @@ func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutabl
     seg_layernorm_rows(x, Int32(ldx), y, Int32(ldy), Int32(rows), Int32(C), gamma, beta)
 }
 
+/// LayerNorm of rows gathered through a table: row r of y (row stride ldy) = LayerNorm(row `xRows[r]` of x (row
+/// stride ldx)); the same bits as `layerNorm` on the same values.
+@inline(__always)
+func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, xRows: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>,
+               ldy: Int, _ C: Int, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>) {
+    seg_layernorm_rows_gather(x, Int32(ldx), xRows, y, Int32(ldy), Int32(rows), Int32(C), gamma, beta)
+}
+
 
 // MARK: GEMM
 
@@ -53,11 +61,13 @@ enum Epilogue {
 }
 
 /// out (M, N; row stride ldo) = (accumulate ? out : 0) + x (M, K; row stride ldx) · W[:, k0 ..< k0+K]^T, then the
-/// epilogue (bias, GELU) applied in the GEMM's registers. K defaults to all of W's input features. With
+/// epilogue (bias, GELU) applied in the GEMM's registers. K defaults to all of W's input features. With `outRows`,
+/// row i of the product is row outRows[i] of out (a window tile accumulating onto its tokens in the map). With
 /// `pool`, the N columns are shared out to its threads in pairs of 32-column panels (for small M, where splitting
 /// rows would leave too few per thread); the result is bit-identical for any split.
 func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int = 0, _ W: PackedWeight,
-            _ out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool = false, _ epilogue: Epilogue, pool: WorkerPool? = nil) {
+            _ out: UnsafeMutablePointer<Float>, ldo: Int, outRows: UnsafePointer<Int32>? = nil, accumulate: Bool = false,
+            _ epilogue: Epilogue, pool: WorkerPool? = nil) {
     guard M > 0 else { return }
     let K = K ?? W.K, N = W.N
     let bias: UnsafePointer<Float>?, gelu: Int32
@@ -67,8 +77,8 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
     case .biasGELU(let b): (bias, gelu) = (b, 1)
     }
     func columns(_ n0: Int, _ n1: Int) {
-        seg_gemm_packed(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data, Int32(W.K), Int32(k0),
-                        out, Int32(ldo), bias, accumulate ? 1 : 0, gelu)
+        seg_gemm_packed_rows(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data, Int32(W.K), Int32(k0),
+                             out, Int32(ldo), outRows, bias, accumulate ? 1 : 0, gelu)
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {
         // Contiguous runs of the AVX-512 kernel's two-panel tiles, up to columnPartsPerThread runs per thread, taken

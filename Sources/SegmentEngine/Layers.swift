@@ -40,6 +40,14 @@ func groupWindows(_ g: StageGeometry) -> Int {
 /// over the threads (each thread streams half of every weight instead of all of it for a few rows).
 let blockMinRowsPerThread = 128
 
+/// Floats reserved at the start of a block tile for its table of n row indices (Int32), rounded to whole 64-byte lines.
+func blockRowTableFloats(_ n: Int) -> Int { (n + 15) & ~15 }
+
+/// Floats of a block tile of n rows at width C: the row table, the LN / context rows, the qkv / hidden rows.
+func blockTileFloats(rows n: Int, dim C: Int, hidden: Int) -> Int {
+    blockRowTableFloats(n) + n * C + n * max(3 * C, hidden)
+}
+
 /// Rows of the largest tile `swinBlock` uses for up to `maxBatch` images of stage `g` on `threads` threads.
 func maxBlockRows(_ g: StageGeometry, maxBatch: Int, threads: Int) -> Int {
     let N = g.tokensPerWindow
@@ -105,9 +113,11 @@ func patchEmbed(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, _ cf
 // MARK: Swin block
 
 /// One Swin Transformer block on the token map `src` (B, R*R, C) -> `dst` (may be the same buffer), fused per
-/// group of whole windows: gather through the shifted-window index map + LN1 -> QKV GEMM -> per window and head
-/// q k^T + bias (+ mask) -> softmax -> @ v -> proj GEMM accumulated onto the shortcut -> LN2 -> fc1 GEMM + GELU ->
-/// fc2 GEMM accumulated -> scatter to the same tokens. A window's tokens are read and written by one thread only.
+/// group of whole windows, in place on `dst`'s rows: the tile's tokens are addressed through the shifted-window
+/// index map (a table of their rows), never copied out and back. LN1 of those rows -> QKV GEMM -> per window and
+/// head q k^T + bias (+ mask) -> softmax -> @ v -> proj GEMM accumulated onto the rows (the shortcut) -> LN2 ->
+/// fc1 GEMM + GELU -> fc2 GEMM accumulated onto the rows. A window's tokens are read and written by one thread only
+/// (each token belongs to exactly one window), so no two threads touch the same row.
 func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, batch B: Int, _ g: StageGeometry,
                shift: Int, hidden: Int, _ w: BlockWeights, mask: UnsafePointer<Float>?, masked: [Bool],
                pool: WorkerPool, scratch: Scratch) {
@@ -119,11 +129,14 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
     // Windows w0..<w1 (global indices over the batch) as one tile of n = (w1-w0)*N rows.
     func group(_ w0: Int, _ w1: Int, _ slot: Int, _ inner: WorkerPool?) {
         let n = (w1 - w0) * N
-        let xs = scratch.tile(slot)      // (n, C)   gathered tokens, becoming the block output
-        let xn = xs + n * C                           // (n, C)   LN output, then attention context
+        let rows = UnsafeMutableRawPointer(scratch.tile(slot)).assumingMemoryBound(to: Int32.self)  // (n) token of each row
+        let xn = scratch.tile(slot) + blockRowTableFloats(n)   // (n, C)   LN output, then attention context
         let big = xn + n * C                          // (n, max(3C, hidden))  qkv, then the MLP hidden layer
-        for r in 0..<n { (xs + r * C).update(from: src + lay.token(row: w0 * N + r) * C, count: C) }
-        layerNorm(rows: n, xs, ldx: C, xn, ldy: C, C, w.norm1W, w.norm1B)
+        for r in 0..<n { rows[r] = Int32(lay.token(row: w0 * N + r)) }
+        if src != UnsafePointer(dst) {                // the first block of a stage: its tokens start as src's
+            for r in 0..<n { let t = Int(rows[r]) * C; (dst + t).update(from: src + t, count: C) }
+        }
+        layerNorm(rows: n, dst, ldx: C, xRows: rows, xn, ldy: C, C, w.norm1W, w.norm1B)
         linear(xn, ldx: C, M: n, w.qkvW, big, ldo: 3 * C, .bias(w.qkvB), pool: inner)
         // Attention: (window, head) pairs; q, k, v of head h are columns h*d, C + h*d, 2C + h*d of the qkv tile.
         func attention(_ pair: Int, _ work: UnsafeMutablePointer<Float>) {    // work: seg_attention_work_floats(N, d)
@@ -140,11 +153,10 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         } else {
             for p in 0..<pairs { attention(p, scratch.scores(slot)) }
         }
-        linear(xn, ldx: C, M: n, w.projW, xs, ldo: C, accumulate: true, .bias(w.projB), pool: inner)
-        layerNorm(rows: n, xs, ldx: C, xn, ldy: C, C, w.norm2W, w.norm2B)
+        linear(xn, ldx: C, M: n, w.projW, dst, ldo: C, outRows: rows, accumulate: true, .bias(w.projB), pool: inner)
+        layerNorm(rows: n, dst, ldx: C, xRows: rows, xn, ldy: C, C, w.norm2W, w.norm2B)
         linear(xn, ldx: C, M: n, w.fc1W, big, ldo: hidden, .biasGELU(w.fc1B), pool: inner)
-        linear(big, ldx: hidden, M: n, w.fc2W, xs, ldo: C, accumulate: true, .bias(w.fc2B), pool: inner)
-        for r in 0..<n { (dst + lay.token(row: w0 * N + r) * C).update(from: xs + r * C, count: C) }
+        linear(big, ldx: hidden, M: n, w.fc2W, dst, ldo: C, outRows: rows, accumulate: true, .bias(w.fc2B), pool: inner)
     }
 
     if pool.threads > 1 && windowsTotal * N < pool.threads * blockMinRowsPerThread {

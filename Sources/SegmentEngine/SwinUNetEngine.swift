@@ -187,7 +187,7 @@ public final class SwinUNetEngine {
         var tile = rows * config.inChans * config.patchSize * config.patchSize
         for g in geo {
             let blockRows = maxBlockRows(g, maxBatch: maxBatch, threads: threads)
-            tile = max(tile, blockRows * (2 * g.dim + max(3 * g.dim, config.mlpHidden(g.dim))))
+            tile = max(tile, blockTileFloats(rows: blockRows, dim: g.dim, hidden: config.mlpHidden(g.dim)))
             tile = max(tile, rows * 4 * g.dim)        // merging gathers 4C; expanding makes 2C
         }
         tile = max(tile, headTileFloats(config, tokens: maxRowTile(headTileTokens, threads: threads)))

@@ -19,6 +19,11 @@
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
+// Row r of C: row crow[r] of the matrix at C (row stride ldc), or row r itself without a row table.
+static inline __attribute__((always_inline)) float *crow_ptr(float *C, int ldc, const int *crow, int r) {
+    return C + (size_t)(crow ? crow[r] : r) * ldc;
+}
+
 size_t seg_packed_floats(int N, int K) { return (size_t)((N + NR - 1) / NR) * NR * (size_t)K; }
 
 void seg_pack_nt(const float *W, int N, int K, int ldw, float *P) {
@@ -48,16 +53,22 @@ void seg_pack_nn(const float *B, int K, int N, int ldb, float *P) {
 
 static float gelu1(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
-void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
-                         float *C, int ldc, const float *bias, int accumulate, int gelu) {
+void seg_gemm_packed_rows_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                              float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {
     for (int i = 0; i < M; i++)
         for (int n = n0; n < n1; n++) {
             const float *col = P + (size_t)(n / NR) * NR * Kp + (size_t)k0 * NR + n % NR;
             float s = 0.0f;
             for (int k = 0; k < K; k++) s += A[(size_t)i * lda + k] * col[(size_t)k * NR];
-            float v = (accumulate ? C[(size_t)i * ldc + n] : 0.0f) + (bias ? bias[n] : 0.0f) + s;
-            C[(size_t)i * ldc + n] = gelu ? gelu1(v) : v;
+            float *c = crow_ptr(C, ldc, crow, i) + n;
+            float v = (accumulate ? *c : 0.0f) + (bias ? bias[n] : 0.0f) + s;
+            *c = gelu ? gelu1(v) : v;
         }
+}
+
+void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                         float *C, int ldc, const float *bias, int accumulate, int gelu) {
+    seg_gemm_packed_rows_ref(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, NULL, bias, accumulate, gelu);
 }
 
 // ---- portable micro-kernel: MR = 4 rows x 32 columns, plain C the compiler vectorises -------------------------
@@ -65,14 +76,19 @@ void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, 
 #define MRC 4
 
 static inline __attribute__((always_inline))
-void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
-              const float *bias, int load_c, int gelu) {
+void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, const int *crow, int m,
+              int ncols, const float *bias, int load_c, int gelu) {
     const float *a[MRC];
-    for (int i = 0; i < MRC; i++) a[i] = A + (size_t)(i < rows ? i : rows - 1) * lda;
+    float *c[MRC];
+    for (int i = 0; i < MRC; i++) {
+        int r = i < rows ? i : rows - 1;
+        a[i] = A + (size_t)r * lda;
+        c[i] = crow_ptr(C, ldc, crow, m + r);
+    }
     float acc[MRC][NR];
     for (int i = 0; i < MRC; i++)
         for (int j = 0; j < NR; j++)
-            acc[i][j] = (load_c && i < rows && j < ncols ? C[(size_t)i * ldc + j] : 0.0f) + (bias && j < ncols ? bias[j] : 0.0f);
+            acc[i][j] = (load_c && i < rows && j < ncols ? c[i][j] : 0.0f) + (bias && j < ncols ? bias[j] : 0.0f);
     for (int k = 0; k < kc; k++) {
         const float *b = B + (size_t)k * NR;
         for (int i = 0; i < MRC; i++) {
@@ -81,12 +97,12 @@ void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *
         }
     }
     for (int i = 0; i < rows; i++)
-        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = gelu ? gelu1(acc[i][j]) : acc[i][j];
+        for (int j = 0; j < ncols; j++) c[i][j] = gelu ? gelu1(acc[i][j]) : acc[i][j];
 }
 
 #define DRIVER(NAME, KERNEL, MR, ATTR)                                                                              \
     ATTR static void NAME(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,    \
-                          float *C, int ldc, const float *bias, int accumulate, int gelu) {                         \
+                          float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {        \
         for (int nc0 = n0; nc0 < n1; nc0 += NC) {                                                                   \
             int nc1 = imin(n1, nc0 + NC);                                                                           \
             for (int mc0 = 0; mc0 < M; mc0 += MC) {                                                                 \
@@ -97,14 +113,14 @@ void kernel_c(int rows, int kc, const float *A, int lda, const float *B, float *
                         const float *Bp = P + (size_t)(j0 / NR) * NR * Kp + (size_t)(k0 + kb) * NR;                 \
                         int ncols = imin(NR, nc1 - j0);                                                             \
                         for (int m = mc0; m < mc1; m += MR)                                                         \
-                            KERNEL(imin(MR, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp, C + (size_t)m * ldc + j0, \
-                                   ldc, ncols, first && bias ? bias + j0 : NULL, first ? accumulate : 1, last && gelu); \
+                            KERNEL(imin(MR, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp, C + j0, ldc, crow, m,  \
+                                   ncols, first && bias ? bias + j0 : NULL, first ? accumulate : 1, last && gelu);   \
                     }                                                                                               \
                 }                                                                                                   \
             }                                                                                                       \
         }                                                                                                           \
         if (K == 0)                                                                                                 \
-            seg_gemm_packed_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);                   \
+            seg_gemm_packed_rows_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu);        \
     }
 
 DRIVER(gemm_c, kernel_c, MRC, )
@@ -149,14 +165,14 @@ void half_avx2(int rows, int kc, const float *const *a, const float *B, float *c
 }
 
 AVX2 static inline __attribute__((always_inline))
-void kernel_avx2(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
-                 const float *bias, int load_c, int gelu) {
+void kernel_avx2(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, const int *crow,
+                 int m, int ncols, const float *bias, int load_c, int gelu) {
     const float *a[MR2];
     float *c[MR2], *c16[MR2];
     for (int i = 0; i < MR2; i++) {
         int r = i < rows ? i : rows - 1;      // rows past the tile recompute the last one and are never stored
         a[i] = A + (size_t)r * lda;
-        c[i] = C + (size_t)r * ldc;
+        c[i] = crow_ptr(C, ldc, crow, m + r);
         c16[i] = c[i] + 16;
     }
     half_avx2(rows, kc, a, B, c, ncols < 16 ? ncols : 16, bias, load_c, gelu);
@@ -180,14 +196,14 @@ DRIVER(gemm_avx2, kernel_avx2, MR2, AVX2)
 
 AVX512 static inline __attribute__((always_inline))
 void tile512(const int MR, const int NV, int rows, int kc, const float *A, int lda, const float *B, size_t pstride,
-             float *C, int ldc, int ncols, const float *bias, int load_c, int gelu) {
+             float *C, int ldc, const int *crow, int row0, int ncols, const float *bias, int load_c, int gelu) {
     // NV = zmm vectors per row: 2 (one panel; 1 if its live columns fit in 16) or 4 (two panels, B and B + pstride)
     const float *a[MR512];
     float *c[MR512];
     for (int i = 0; i < MR; i++) {
         int r = i < rows ? i : rows - 1;      // rows past the tile (one-panel tails) recompute the last one, never stored
         a[i] = A + (size_t)r * lda;
-        c[i] = C + (size_t)r * ldc;
+        c[i] = crow_ptr(C, ldc, crow, row0 + r);
     }
     const float *b[4];
     __mmask16 m[4];
@@ -220,16 +236,16 @@ void tile512(const int MR, const int NV, int rows, int kc, const float *A, int l
 }
 
 AVX512 static inline __attribute__((always_inline))
-void kernel512(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, int ncols,
-               const float *bias, int load_c, int gelu) {
+void kernel512(int rows, int kc, const float *A, int lda, const float *B, float *C, int ldc, const int *crow, int m,
+               int ncols, const float *bias, int load_c, int gelu) {
     if (ncols <= 16)        // a narrow last panel (e.g. 9 classes): half the FMAs
-        tile512(MR512, 1, rows, kc, A, lda, B, 0, C, ldc, ncols, bias, load_c, gelu);
+        tile512(MR512, 1, rows, kc, A, lda, B, 0, C, ldc, crow, m, ncols, bias, load_c, gelu);
     else
-        tile512(MR512, 2, rows, kc, A, lda, B, 0, C, ldc, ncols, bias, load_c, gelu);
+        tile512(MR512, 2, rows, kc, A, lda, B, 0, C, ldc, crow, m, ncols, bias, load_c, gelu);
 }
 
 AVX512 static void gemm_avx512(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
-                               float *C, int ldc, const float *bias, int accumulate, int gelu) {
+                               float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {
     for (int nc0 = n0; nc0 < n1; nc0 += NC) {
         int nc1 = imin(n1, nc0 + NC);
         for (int mc0 = 0; mc0 < M; mc0 += MC) {
@@ -244,7 +260,7 @@ AVX512 static void gemm_avx512(int M, int n0, int n1, int K, const float *A, int
                     if (ncols > NR) {           // two panels
                         int m = mc0, nc = imin(ncols, 2 * NR);
                         size_t ps = (size_t)NR * Kp;
-#define TWO_PANEL(ROWS) tile512(ROWS, 4, ROWS, kc, A + (size_t)m * lda + kb, lda, Bp, ps, C + (size_t)m * ldc + j0, ldc, nc, bj, load_c, g)
+#define TWO_PANEL(ROWS) tile512(ROWS, 4, ROWS, kc, A + (size_t)m * lda + kb, lda, Bp, ps, C + j0, ldc, crow, m, nc, bj, load_c, g)
                         for (; m + MR512P <= mc1; m += MR512P) TWO_PANEL(MR512P);
                         switch (mc1 - m) {      // the last rows: a tile of exactly that many (no rows recomputed)
                         case 1: TWO_PANEL(1); break;
@@ -258,15 +274,15 @@ AVX512 static void gemm_avx512(int M, int n0, int n1, int K, const float *A, int
                         j0 += 2 * NR;
                     } else {
                         for (int m = mc0; m < mc1; m += MR512)
-                            kernel512(imin(MR512, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp,
-                                      C + (size_t)m * ldc + j0, ldc, ncols, bj, load_c, g);
+                            kernel512(imin(MR512, mc1 - m), kc, A + (size_t)m * lda + kb, lda, Bp, C + j0, ldc, crow, m,
+                                      ncols, bj, load_c, g);
                         j0 += NR;
                     }
                 }
             }
         }
     }
-    if (K == 0) seg_gemm_packed_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu);
+    if (K == 0) seg_gemm_packed_rows_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu);
 }
 #endif
 
@@ -294,14 +310,19 @@ void seg_kernel_select(int isa) {
     __atomic_store_n(&selected, isa < 0 || isa > best ? best : isa, __ATOMIC_RELAXED);
 }
 
-void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
-                     float *C, int ldc, const float *bias, int accumulate, int gelu) {
+void seg_gemm_packed_rows(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                          float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {
     if (M <= 0 || n1 <= n0) return;
     switch (seg_kernel_isa()) {
 #if defined(__x86_64__)
-    case 2: gemm_avx512(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return;
-    case 1: gemm_avx2(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return;
+    case 2: gemm_avx512(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu); return;
+    case 1: gemm_avx2(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu); return;
 #endif
-    default: gemm_c(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, bias, accumulate, gelu); return;
+    default: gemm_c(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu); return;
     }
+}
+
+void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                     float *C, int ldc, const float *bias, int accumulate, int gelu) {
+    seg_gemm_packed_rows(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, NULL, bias, accumulate, gelu);
 }

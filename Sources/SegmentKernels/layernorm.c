@@ -6,6 +6,11 @@
 
 #include <math.h>
 
+// Row r of x: row xrow[r] of the matrix at x (row stride ldx), or row r itself without a row table.
+static inline __attribute__((always_inline)) const float *xrow_ptr(const float *x, int ldx, const int *xrow, int r) {
+    return x + (size_t)(xrow ? xrow[r] : r) * ldx;
+}
+
 static void layernorm_c(const float *x, float *y, int C, const float *g, const float *b) {
     float s = 0.0f, q = 0.0f;
     for (int c = 0; c < C; c++) s += x[c];
@@ -20,7 +25,7 @@ static void layernorm_c(const float *x, float *y, int C, const float *g, const f
 // at once (their reductions overlap); both compile-time constants per instance. The same operations in the same
 // order as the three-pass loop below, so both give the same bits.
 AVX512 static inline __attribute__((always_inline))
-void layernorm_regs_512(const int NV, const int R, const float *x, int ldx, float *y, int ldy, int C,
+void layernorm_regs_512(const int NV, const int R, const float *const *x, float *y, int ldy, int C,
                         const float *g, const float *b) {
     __m512 v[3][12], s[3], q[3], mean[3], rstd[3];
     __mmask16 k[12];
@@ -31,7 +36,7 @@ void layernorm_regs_512(const int NV, const int R, const float *x, int ldx, floa
         s[r] = _mm512_setzero_ps();
 #pragma clang loop unroll(full)
         for (int i = 0; i < NV; i++) {
-            v[r][i] = _mm512_maskz_loadu_ps(k[i], x + (size_t)r * ldx + 16 * i);
+            v[r][i] = _mm512_maskz_loadu_ps(k[i], x[r] + 16 * i);
             s[r] = _mm512_add_ps(s[r], v[r][i]);
         }
     }
@@ -74,29 +79,41 @@ AVX512 static void layernorm_512(const float *x, float *y, int C, const float *g
     }
 }
 
-AVX512 static void layernorm_rows_512(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *g,
-                                      const float *b) {
+AVX512 static void layernorm_rows_512(const float *x, int ldx, const int *xrow, float *y, int ldy, int rows, int C,
+                                      const float *g, const float *b) {
     int r = 0;
 #define LN_CASE(NV, R) case NV: \
-        for (; r + R <= rows; r += R) layernorm_regs_512(NV, R, x + (size_t)r * ldx, ldx, y + (size_t)r * ldy, ldy, C, g, b); \
-        for (; r < rows; r++) layernorm_regs_512(NV, 1, x + (size_t)r * ldx, ldx, y + (size_t)r * ldy, ldy, C, g, b); \
+        for (; r + R <= rows; r += R) { \
+            const float *xr[3]; \
+            for (int i = 0; i < R; i++) xr[i] = xrow_ptr(x, ldx, xrow, r + i); \
+            layernorm_regs_512(NV, R, xr, y + (size_t)r * ldy, ldy, C, g, b); \
+        } \
+        for (; r < rows; r++) { \
+            const float *xr[1] = {xrow_ptr(x, ldx, xrow, r)}; \
+            layernorm_regs_512(NV, 1, xr, y + (size_t)r * ldy, ldy, C, g, b); \
+        } \
         return;
     switch ((C + 15) / 16) {       // R x NV <= 24 vectors in registers
     LN_CASE(1, 3) LN_CASE(2, 3) LN_CASE(3, 3) LN_CASE(4, 3) LN_CASE(5, 3) LN_CASE(6, 3) LN_CASE(7, 3) LN_CASE(8, 3)
     LN_CASE(9, 2) LN_CASE(10, 2) LN_CASE(11, 2) LN_CASE(12, 2)
     default:
-        for (; r < rows; r++) layernorm_512(x + (size_t)r * ldx, y + (size_t)r * ldy, C, g, b);
+        for (; r < rows; r++) layernorm_512(xrow_ptr(x, ldx, xrow, r), y + (size_t)r * ldy, C, g, b);
     }
 #undef LN_CASE
 }
 #endif
 
+void seg_layernorm_rows_gather(const float *x, int ldx, const int *xrow, float *y, int ldy, int rows, int C,
+                               const float *gamma, const float *beta) {
+#if defined(__x86_64__)
+    if (seg_kernel_isa() == 2) { layernorm_rows_512(x, ldx, xrow, y, ldy, rows, C, gamma, beta); return; }
+#endif
+    for (int r = 0; r < rows; r++) layernorm_c(xrow_ptr(x, ldx, xrow, r), y + (size_t)r * ldy, C, gamma, beta);
+}
+
 void seg_layernorm_rows(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *gamma,
                         const float *beta) {
-#if defined(__x86_64__)
-    if (seg_kernel_isa() == 2) { layernorm_rows_512(x, ldx, y, ldy, rows, C, gamma, beta); return; }
-#endif
-    for (int r = 0; r < rows; r++) layernorm_c(x + (size_t)r * ldx, y + (size_t)r * ldy, C, gamma, beta);
+    seg_layernorm_rows_gather(x, ldx, NULL, y, ldy, rows, C, gamma, beta);
 }
 
 void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, const float *beta) {

@@ -151,6 +151,16 @@ final class KernelTests: XCTestCase {
                 for r in 0..<rows { zRows += z[(r * (C + 1))..<(r * (C + 1) + C)] }
                 XCTAssertEqual(zRows, y, "layerNorm(rows:) isa \(isa) C=\(C) differs from row by row")
                 XCTAssertTrue((0..<rows).allSatisfy { z[$0 * (C + 1) + C].isNaN }, "layerNorm(rows:) wrote past C")
+                // Rows gathered through a table (row r from row rows-1-r of xs): the same bits, row for row.
+                let table = (0..<rows).map { Int32(rows - 1 - $0) }
+                var gathered = [Float](repeating: .nan, count: rows * C)
+                gathered.withUnsafeMutableBufferPointer {
+                    layerNorm(rows: rows, p(xs), ldx: C + pad, xRows: p(table), $0.baseAddress!, ldy: C, C, p(g), p(b))
+                }
+                for r in 0..<rows {
+                    XCTAssertEqual(Array(gathered[(r * C)..<(r * C + C)]), Array(y[((rows - 1 - r) * C)..<((rows - r) * C)]),
+                                   "layerNorm(xRows:) isa \(isa) C=\(C) row \(r)")
+                }
             }
             seg_kernel_select(-1)
         }
@@ -197,7 +207,9 @@ final class KernelTests: XCTestCase {
     /// 6- and 4-row tiles), N not a multiple of 32 (masked panels, in one- and two-panel tiles), N crossing the
     /// 256-column chunk, K crossing the 256 block, a K range of a wider packed weight (k0), start from zero or
     /// accumulate, bias, GELU; and a column split at a panel boundary (so the split computes with other tiles: the
-    /// AVX-512 two-panel tiles then start at an odd panel) gives the same bits as one call.
+    /// AVX-512 two-panel tiles then start at an odd panel) gives the same bits as one call; and with the rows of C
+    /// addressed through a table (permuted, with rows of the buffer left out), the same bits land in those rows and
+    /// no other row is touched.
     func testPackedGEMMAgainstNaiveTwin() {
         var rng = Rand(4)
         let p = Pinned()
@@ -231,6 +243,28 @@ final class KernelTests: XCTestCase {
                     let what = "GEMM isa \(isa) M=\(M) N=\(N) K=\(K) k0=\(k0) acc=\(accumulate) gelu=\(gelu) bias=\(withBias)"
                     assertClose(got, want, tol: 2e-6, what)
                     XCTAssertEqual(split, got, "\(what): a column split changed the result")
+                    // Row i of the product in row table[i] = 2 (M - 1 - i) + 1 of a buffer of 2M + 1 rows (stride N + 3).
+                    let ld = N + 3, table = (0..<M).map { Int32(2 * (M - 1 - $0) + 1) }
+                    var wide = [Float](repeating: -7, count: (2 * M + 1) * ld), wideRef = wide
+                    for i in 0..<M { for n in 0..<N { wide[Int(table[i]) * ld + n] = c0[i * N + n] } }
+                    wideRef = wide
+                    for (buf, naive) in [(0, false), (1, true)] {
+                        var c = buf == 0 ? wide : wideRef
+                        c.withUnsafeMutableBufferPointer {
+                            (naive ? seg_gemm_packed_rows_ref : seg_gemm_packed_rows)(
+                                Int32(M), 0, Int32(N), Int32(K), p(a), Int32(K), P.data, Int32(Kp), Int32(k0), $0.baseAddress!,
+                                Int32(ld), p(table), withBias ? p(bias) : nil, accumulate, gelu)
+                        }
+                        var rowsOut = [Float](), rest = [Float]()
+                        for i in 0..<M { rowsOut += c[(Int(table[i]) * ld)..<(Int(table[i]) * ld + N)] }
+                        for r in 0..<(2 * M + 1) { for n in 0..<ld where r % 2 == 0 || n >= N { rest.append(c[r * ld + n]) } }
+                        if naive {
+                            XCTAssertEqual(rowsOut, want, "\(what): seg_gemm_packed_rows_ref differs from seg_gemm_packed_ref")
+                        } else {
+                            XCTAssertEqual(rowsOut, got, "\(what): the row table changed the result")
+                        }
+                        XCTAssertTrue(rest.allSatisfy { $0 == -7 }, "\(what): rows outside the table were written")
+                    }
                 }
             } } }
         }

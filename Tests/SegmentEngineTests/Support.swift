@@ -113,6 +113,14 @@ final class Pinned {
         blocks.append(p)
         return UnsafePointer(p)
     }
+    /// A table of row indices (Int32), as the engine's row tables.
+    func callAsFunction(_ a: [Int32]) -> UnsafePointer<Int32> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
+        blocks.append(p)
+        let t = UnsafeMutableRawPointer(p).bindMemory(to: Int32.self, capacity: max(a.count, 1))
+        t.initialize(from: a, count: a.count)
+        return UnsafePointer(t)
+    }
     /// A (N, K) weight packed for the engine's GEMM (the raw values stay available through `self(...)`).
     func packed(_ w: UnsafePointer<Float>, N: Int, K: Int) -> PackedWeight {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: PackedWeight.floats(N: N, K: K))

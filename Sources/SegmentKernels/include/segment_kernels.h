@@ -27,9 +27,19 @@ void seg_pack_nn(const float *B, int K, int N, int ldb, float *P);
 void seg_gemm_packed(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
                      float *C, int ldc, const float *bias, int accumulate, int gelu);
 
+/// seg_gemm_packed with the rows of C addressed through a table: row i of the product is row crow[i] of C (row
+/// stride ldc), so a tile of tokens gathered from a map (the windows of a Swin block) accumulates straight onto the
+/// map's rows. crow NULL: row i is row i. The same bits as seg_gemm_packed on the same values.
+void seg_gemm_packed_rows(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                          float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
+
 /// The naive twin of seg_gemm_packed (same contract, triple loop, libm erf).
 void seg_gemm_packed_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
                          float *C, int ldc, const float *bias, int accumulate, int gelu);
+
+/// The naive twin of seg_gemm_packed_rows.
+void seg_gemm_packed_rows_ref(int M, int n0, int n1, int K, const float *A, int lda, const float *P, int Kp, int k0,
+                              float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
 
 /// Floats of work memory seg_window_attention needs for N tokens and head dimension d.
 size_t seg_attention_work_floats(int N, int d);
@@ -51,6 +61,10 @@ void seg_layernorm_row(const float *x, float *y, int C, const float *gamma, cons
 /// AVX-512 and C <= 128, several rows at once (their reductions overlap). y may alias x (ldy == ldx).
 void seg_layernorm_rows(const float *x, int ldx, float *y, int ldy, int rows, int C, const float *gamma,
                         const float *beta);
+
+/// seg_layernorm_rows reading row r from row xrow[r] of x (row stride ldx); xrow NULL: row r. The same bits.
+void seg_layernorm_rows_gather(const float *x, int ldx, const int *xrow, float *y, int ldy, int rows, int C,
+                               const float *gamma, const float *beta);
 
 /// Output head, per pixel: X holds n tokens of E * P * P floats, each token's P*P pixels channel-major
 /// (X[t*E*P*P + c*P*P + s], pixel s = (s / P, s % P) of the token), as the x4 expand GEMM writes them when its

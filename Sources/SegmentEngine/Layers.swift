@@ -36,9 +36,12 @@ func groupWindows(_ g: StageGeometry) -> Int {
     max(1, 256 / g.tokensPerWindow)
 }
 
-/// Below this many rows per thread, a block runs all its windows as one tile whose GEMMs split their columns
-/// over the threads (each thread streams half of every weight instead of all of it for a few rows).
-let blockMinRowsPerThread = 128
+// A Swin block splits its windows over the threads when every thread gets at least `minRowsPerThread` rows (at
+// batch 1 and 2 threads: the 14x14 stage, 2 windows of 49 tokens each); below, it runs all its windows as one
+// tile whose GEMMs split their columns (the 7x7 stage at batch 1). At the 14x14 stage the window split was the
+// faster of the two, alternated in one process at batch 1 and 2 threads: median forward 1.6-9 % shorter in 5 of 5
+// runs of 58 forwards each (it was 128 rows, column split there, until 2026-11-22); each thread then streams all of
+// the block's 7 MB of weights for its 98 rows, but the block hands over once instead of five times.
 
 /// Floats reserved at the start of a block tile for its table of n row indices (Int32), rounded to whole 64-byte lines.
 func blockRowTableFloats(_ n: Int) -> Int { (n + 15) & ~15 }
@@ -53,7 +56,7 @@ func maxBlockRows(_ g: StageGeometry, maxBatch: Int, threads: Int) -> Int {
     let N = g.tokensPerWindow
     return (1...maxBatch).map { b -> Int in
         let windows = b * g.windowsPerImage
-        return threads > 1 && windows * N < threads * blockMinRowsPerThread ? windows * N : min(groupWindows(g), windows) * N
+        return threads > 1 && windows * N < threads * minRowsPerThread ? windows * N : min(groupWindows(g), windows) * N
     }.max()!
 }
 
@@ -159,7 +162,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         linear(big, ldx: hidden, M: n, w.fc2W, dst, ldo: C, outRows: rows, accumulate: true, .bias(w.fc2B), pool: inner)
     }
 
-    if pool.threads > 1 && windowsTotal * N < pool.threads * blockMinRowsPerThread {
+    if pool.threads > 1 && windowsTotal * N < pool.threads * minRowsPerThread {
         group(0, windowsTotal, 0, pool)               // too few rows to share: split each GEMM's columns instead
     } else {
         let parts = balancedParts(windowsTotal, most: perGroup, threads: pool.threads)

@@ -132,7 +132,13 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
     // Windows w0..<w1 (global indices over the batch) as one tile of n = (w1-w0)*N rows.
     func group(_ w0: Int, _ w1: Int, _ slot: Int, _ inner: WorkerPool?) {
         let n = (w1 - w0) * N
-        let rows = UnsafeMutableRawPointer(scratch.tile(slot)).assumingMemoryBound(to: Int32.self)  // (n) token of each row
+        // (n) the token of each row: the tile's first floats, rebound to Int32 (the same size) for this group only
+        scratch.tile(slot).withMemoryRebound(to: Int32.self, capacity: n) { rows in
+            groupRows(w0, w1, rows, slot, inner)
+        }
+    }
+    func groupRows(_ w0: Int, _ w1: Int, _ rows: UnsafeMutablePointer<Int32>, _ slot: Int, _ inner: WorkerPool?) {
+        let n = (w1 - w0) * N
         let xn = scratch.tile(slot) + blockRowTableFloats(n)   // (n, C)   LN output, then attention context
         let big = xn + n * C                          // (n, max(3C, hidden))  qkv, then the MLP hidden layer
         for r in 0..<n { rows[r] = Int32(lay.token(row: w0 * N + r)) }

@@ -107,6 +107,7 @@ func kernelISAs() -> [Int32] {
 
 final class Pinned {
     private var blocks: [UnsafeMutablePointer<Float>] = []
+    private var tables: [UnsafeMutablePointer<Int32>] = []
     func callAsFunction(_ a: [Float]) -> UnsafePointer<Float> {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
         p.initialize(from: a, count: a.count)
@@ -115,11 +116,10 @@ final class Pinned {
     }
     /// A table of row indices (Int32), as the engine's row tables.
     func callAsFunction(_ a: [Int32]) -> UnsafePointer<Int32> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
-        blocks.append(p)
-        let t = UnsafeMutableRawPointer(p).bindMemory(to: Int32.self, capacity: max(a.count, 1))
-        t.initialize(from: a, count: a.count)
-        return UnsafePointer(t)
+        let p = UnsafeMutablePointer<Int32>.allocate(capacity: max(a.count, 1))
+        p.initialize(from: a, count: a.count)
+        tables.append(p)
+        return UnsafePointer(p)
     }
     /// A (N, K) weight packed for the engine's GEMM (the raw values stay available through `self(...)`).
     func packed(_ w: UnsafePointer<Float>, N: Int, K: Int) -> PackedWeight {
@@ -134,7 +134,7 @@ final class Pinned {
         blocks.append(p)
         return Scratch(base: p, perThread: perThread, scoreFloats: scores)
     }
-    deinit { for b in blocks { b.deallocate() } }
+    deinit { for b in blocks { b.deallocate() }; for t in tables { t.deallocate() } }
 }
 
 /// max |got - want| (infinity if any value is NaN).

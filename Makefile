@@ -13,7 +13,7 @@ export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
 
-.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench kernel-bench demo clean
+.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench kernel-bench batch1-bench demo clean
 
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
@@ -24,6 +24,7 @@ help:
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
 	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
 	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
+	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
 
 # Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
@@ -81,6 +82,12 @@ bench: setup build
 # the core's FMA peak, the GEMM on the model's shapes, one Swin block per stage timed operator by operator.
 # bench/kernels/ab.sh REV compares the kernels at a git revision with the working tree, interleaved.
 KERNELS := Sources/SegmentKernels
+# The engine at batch 1, alternating configurations in one process (Tests/SegmentEngineTests/BatchOneBenchTests.swift).
+batch1-bench: build
+	@mkdir -p bench-out
+	$(BIN:segment=segment-bench) make-model --out bench-out/swint.segm
+	SEG_BENCH_MODEL=$(CURDIR)/bench-out/swint.segm $(SWIFT_TEST) --filter BatchOneBenchTests
+
 kernel-bench:
 	@mkdir -p bench-out/kernels
 	for p in peak gemm_shapes block; do \

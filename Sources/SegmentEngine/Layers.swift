@@ -36,12 +36,12 @@ func groupWindows(_ g: StageGeometry) -> Int {
     max(1, 256 / g.tokensPerWindow)
 }
 
-// A Swin block splits its windows over the threads when every thread gets at least `minRowsPerThread` rows (at
-// batch 1 and 2 threads: the 14x14 stage, 2 windows of 49 tokens each); below, it runs all its windows as one
-// tile whose GEMMs split their columns (the 7x7 stage at batch 1). At the 14x14 stage the window split was the
-// faster of the two, alternated in one process at batch 1 and 2 threads: median forward 1.6-9 % shorter in 5 of 5
-// runs of 58 forwards each (it was 128 rows, column split there, until 2026-11-22); each thread then streams all of
-// the block's 7 MB of weights for its 98 rows, but the block hands over once instead of five times.
+// A Swin block splits its windows over the threads when every thread gets at least `splitRows` rows (the engine's
+// `blockSplitRows`, by default `minRowsPerThread`): at batch 1 and 2 threads the 14x14 stage, 2 windows of 49
+// tokens per thread. Below, it runs all its windows as one tile whose GEMMs split their columns (the 7x7 stage at
+// batch 1). At the 14x14 stage the window split is the faster of the two (`make batch1-bench`, docs/perf-engine.md;
+// it was 128 rows, column split there, until 2026-11-22): each thread streams all of the block's 7 MB of weights
+// for its 98 rows, but the block hands over once instead of five times.
 
 /// Floats reserved at the start of a block tile for its table of n row indices (Int32), rounded to whole 64-byte lines.
 func blockRowTableFloats(_ n: Int) -> Int { (n + 15) & ~15 }
@@ -52,11 +52,11 @@ func blockTileFloats(rows n: Int, dim C: Int, hidden: Int) -> Int {
 }
 
 /// Rows of the largest tile `swinBlock` uses for up to `maxBatch` images of stage `g` on `threads` threads.
-func maxBlockRows(_ g: StageGeometry, maxBatch: Int, threads: Int) -> Int {
+func maxBlockRows(_ g: StageGeometry, maxBatch: Int, threads: Int, splitRows: Int = minRowsPerThread) -> Int {
     let N = g.tokensPerWindow
     return (1...maxBatch).map { b -> Int in
         let windows = b * g.windowsPerImage
-        return threads > 1 && windows * N < threads * minRowsPerThread ? windows * N : min(groupWindows(g), windows) * N
+        return threads > 1 && windows * N < threads * splitRows ? windows * N : min(groupWindows(g), windows) * N
     }.max()!
 }
 
@@ -123,7 +123,7 @@ func patchEmbed(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, _ cf
 /// (each token belongs to exactly one window), so no two threads touch the same row.
 func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, batch B: Int, _ g: StageGeometry,
                shift: Int, hidden: Int, _ w: BlockWeights, mask: UnsafePointer<Float>?, masked: [Bool],
-               pool: WorkerPool, scratch: Scratch) {
+               pool: WorkerPool, scratch: Scratch, splitRows: Int = minRowsPerThread) {
     let lay = WindowLayout(g, shift: shift)
     let N = lay.N, C = g.dim, heads = g.heads, d = g.headDim, nW = lay.windows
     let windowsTotal = B * nW
@@ -134,11 +134,10 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         let n = (w1 - w0) * N
         // (n) the token of each row: the tile's first floats, rebound to Int32 (the same size) for this group only
         scratch.tile(slot).withMemoryRebound(to: Int32.self, capacity: n) { rows in
-            groupRows(w0, w1, rows, slot, inner)
+            groupRows(w0, n, rows, slot, inner)
         }
     }
-    func groupRows(_ w0: Int, _ w1: Int, _ rows: UnsafeMutablePointer<Int32>, _ slot: Int, _ inner: WorkerPool?) {
-        let n = (w1 - w0) * N
+    func groupRows(_ w0: Int, _ n: Int, _ rows: UnsafeMutablePointer<Int32>, _ slot: Int, _ inner: WorkerPool?) {
         let xn = scratch.tile(slot) + blockRowTableFloats(n)   // (n, C)   LN output, then attention context
         let big = xn + n * C                          // (n, max(3C, hidden))  qkv, then the MLP hidden layer
         for r in 0..<n { rows[r] = Int32(lay.token(row: w0 * N + r)) }
@@ -156,7 +155,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
             seg_window_attention(Int32(N), Int32(d), q, q + C, q + 2 * C, Int32(3 * C), w.bias + h * N * N, m,
                                  xn + wl * N * C + h * d, Int32(C), work)
         }
-        let pairs = (w1 - w0) * heads
+        let pairs = n / N * heads                     // (window, head) pairs of the tile
         if let inner {
             inner.dynamic(pairs) { p, s in attention(p, scratch.scores(s)) }
         } else {
@@ -168,7 +167,7 @@ func swinBlock(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, 
         linear(big, ldx: hidden, M: n, w.fc2W, dst, ldo: C, outRows: rows, accumulate: true, .bias(w.fc2B), pool: inner)
     }
 
-    if pool.threads > 1 && windowsTotal * N < pool.threads * minRowsPerThread {
+    if pool.threads > 1 && windowsTotal * N < pool.threads * splitRows {
         group(0, windowsTotal, 0, pool)               // too few rows to share: split each GEMM's columns instead
     } else {
         let parts = balancedParts(windowsTotal, most: perGroup, threads: pool.threads)

@@ -50,6 +50,8 @@ public final class SwinUNetEngine {
     private let skips: [UnsafeMutablePointer<Float>]   // skip i = input of encoder stage i, (B, L_i, C_i)
     private let bufA, bufB: UnsafeMutablePointer<Float> // (B, L_0, max C at full resolution) working maps
     private let scratch: Scratch
+    /// Rows per thread from which a Swin block splits its windows over the threads (Layers.swift, swinBlock).
+    let blockSplitRows: Int
 
     /// Test hook: receives each named stage activation (names as segment_ref's `stages`) during `logits`.
     var observer: ((String, UnsafeBufferPointer<Float>) -> Void)?
@@ -57,7 +59,13 @@ public final class SwinUNetEngine {
     /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied
     /// straight from the mapping into the engine's arena, so the model file may be closed afterwards.
     public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
-        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { spec, out in
+        try self.init(model: model, threads: threads, maxBatch: maxBatch, blockSplitRows: minRowsPerThread)
+    }
+
+    /// The same, with the block's window-split limit of its own (`blockSplitRows`; the opt-in bench test).
+    convenience init(model: ModelFile, threads: Int, maxBatch: Int, blockSplitRows: Int) throws {
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path,
+                      blockSplitRows: blockSplitRows) { spec, out in
             guard let info = model.tensor(spec.name), info.count == out.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
             }
@@ -80,8 +88,9 @@ public final class SwinUNetEngine {
 
     /// The designated initialiser: `fill(spec, out)` writes tensor `spec`'s f32 values into `out` (spec.count floats,
     /// in the engine's weight arena).
-    init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
+    init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String, blockSplitRows: Int = minRowsPerThread,
          fill: (TensorSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
+        self.blockSplitRows = blockSplitRows
         let problems = config.problems()
         guard problems.isEmpty else {
             throw EngineError(kind: .invalidConfiguration, message: "\(source): invalid Swin-UNet configuration: "
@@ -186,7 +195,7 @@ public final class SwinUNetEngine {
         let rows = maxRowTile(rowTile, threads: threads)
         var tile = rows * config.inChans * config.patchSize * config.patchSize
         for g in geo {
-            let blockRows = maxBlockRows(g, maxBatch: maxBatch, threads: threads)
+            let blockRows = maxBlockRows(g, maxBatch: maxBatch, threads: threads, splitRows: blockSplitRows)
             tile = max(tile, blockTileFloats(rows: blockRows, dim: g.dim, hidden: config.mlpHidden(g.dim)))
             tile = max(tile, rows * 4 * g.dim)        // merging gathers 4C; expanding makes 2C
         }
@@ -254,7 +263,8 @@ public final class SwinUNetEngine {
             for (j, w) in stage.blocks.enumerated() {
                 let shift = stage.g.shift(ofBlock: j)
                 swinBlock(src, dst, batch: B, stage.g, shift: shift, hidden: cfg.mlpHidden(stage.g.dim), w,
-                          mask: shift > 0 ? stage.mask : nil, masked: stage.masked, pool: pool, scratch: scratch)
+                          mask: shift > 0 ? stage.mask : nil, masked: stage.masked, pool: pool, scratch: scratch,
+                          splitRows: blockSplitRows)
                 src = UnsafePointer(dst)
             }
         }

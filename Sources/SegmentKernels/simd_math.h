@@ -54,45 +54,31 @@ AVX512 static inline __m512 exp512(__m512 x) {
 #define ERF_Q3 1.488711964e-02f
 #define ERF_Q4 1.023888821e-03f
 
-AVX512 static inline __m512 gelu512(__m512 x) {
-    __m512 u = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(-ERF_C)), _mm512_set1_ps(ERF_C));
-    __m512 s = _mm512_mul_ps(u, u);
-    __m512 p = _mm512_fmadd_ps(s, _mm512_set1_ps(ERF_P6), _mm512_set1_ps(ERF_P5));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(ERF_P4));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(ERF_P3));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(ERF_P2));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(ERF_P1));
-    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(ERF_P0));
-    __m512 q = _mm512_fmadd_ps(s, _mm512_set1_ps(ERF_Q4), _mm512_set1_ps(ERF_Q3));
-    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(ERF_Q2));
-    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(ERF_Q1));
-    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(1.0f));
-    __m512 erf = _mm512_div_ps(_mm512_mul_ps(u, p), q);
-    erf = _mm512_min_ps(_mm512_max_ps(erf, _mm512_set1_ps(-1.0f)), _mm512_set1_ps(1.0f));
-    __m512 h = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
-    return _mm512_fmadd_ps(h, erf, h);
-}
+// One body for both widths: V the vector type, I the intrinsics' prefix (_mm512, _mm256).
+#define DEFINE_GELU(NAME, ATTR, V, I)                                                                                \
+    ATTR static inline V NAME(V x) {                                                                                \
+        V u = I##_mul_ps(x, I##_set1_ps(0.70710678118654752f));                                                     \
+        u = I##_min_ps(I##_max_ps(u, I##_set1_ps(-ERF_C)), I##_set1_ps(ERF_C));                                     \
+        V s = I##_mul_ps(u, u);                                                                                     \
+        V p = I##_fmadd_ps(s, I##_set1_ps(ERF_P6), I##_set1_ps(ERF_P5));                                            \
+        p = I##_fmadd_ps(p, s, I##_set1_ps(ERF_P4));                                                                \
+        p = I##_fmadd_ps(p, s, I##_set1_ps(ERF_P3));                                                                \
+        p = I##_fmadd_ps(p, s, I##_set1_ps(ERF_P2));                                                                \
+        p = I##_fmadd_ps(p, s, I##_set1_ps(ERF_P1));                                                                \
+        p = I##_fmadd_ps(p, s, I##_set1_ps(ERF_P0));                                                                \
+        V q = I##_fmadd_ps(s, I##_set1_ps(ERF_Q4), I##_set1_ps(ERF_Q3));                                            \
+        q = I##_fmadd_ps(q, s, I##_set1_ps(ERF_Q2));                                                                \
+        q = I##_fmadd_ps(q, s, I##_set1_ps(ERF_Q1));                                                                \
+        q = I##_fmadd_ps(q, s, I##_set1_ps(1.0f));                                                                  \
+        V erf = I##_div_ps(I##_mul_ps(u, p), q);                                                                    \
+        erf = I##_min_ps(I##_max_ps(erf, I##_set1_ps(-1.0f)), I##_set1_ps(1.0f));                                   \
+        V h = I##_mul_ps(x, I##_set1_ps(0.5f));                                                                     \
+        return I##_fmadd_ps(h, erf, h);                                                                             \
+    }
 
-AVX2 static inline __m256 gelu256(__m256 x) {     // gelu512's operations, 8 lanes at a time
-    __m256 u = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
-    u = _mm256_min_ps(_mm256_max_ps(u, _mm256_set1_ps(-ERF_C)), _mm256_set1_ps(ERF_C));
-    __m256 s = _mm256_mul_ps(u, u);
-    __m256 p = _mm256_fmadd_ps(s, _mm256_set1_ps(ERF_P6), _mm256_set1_ps(ERF_P5));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(ERF_P4));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(ERF_P3));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(ERF_P2));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(ERF_P1));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(ERF_P0));
-    __m256 q = _mm256_fmadd_ps(s, _mm256_set1_ps(ERF_Q4), _mm256_set1_ps(ERF_Q3));
-    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(ERF_Q2));
-    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(ERF_Q1));
-    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(1.0f));
-    __m256 erf = _mm256_div_ps(_mm256_mul_ps(u, p), q);
-    erf = _mm256_min_ps(_mm256_max_ps(erf, _mm256_set1_ps(-1.0f)), _mm256_set1_ps(1.0f));
-    __m256 h = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
-    return _mm256_fmadd_ps(h, erf, h);
-}
+DEFINE_GELU(gelu512, AVX512, __m512, _mm512)
+DEFINE_GELU(gelu256, AVX2, __m256, _mm256)
+#undef DEFINE_GELU
 
 #endif
 #endif

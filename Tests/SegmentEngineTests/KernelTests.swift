@@ -245,11 +245,10 @@ final class KernelTests: XCTestCase {
                     XCTAssertEqual(split, got, "\(what): a column split changed the result")
                     // Row i of the product in row table[i] = 2 (M - 1 - i) + 1 of a buffer of 2M + 1 rows (stride N + 3).
                     let ld = N + 3, table = (0..<M).map { Int32(2 * (M - 1 - $0) + 1) }
-                    var wide = [Float](repeating: -7, count: (2 * M + 1) * ld), wideRef = wide
+                    var wide = [Float](repeating: -7, count: (2 * M + 1) * ld)
                     for i in 0..<M { for n in 0..<N { wide[Int(table[i]) * ld + n] = c0[i * N + n] } }
-                    wideRef = wide
-                    for (buf, naive) in [(0, false), (1, true)] {
-                        var c = buf == 0 ? wide : wideRef
+                    for naive in [false, true] {
+                        var c = wide
                         c.withUnsafeMutableBufferPointer {
                             (naive ? seg_gemm_packed_rows_ref : seg_gemm_packed_rows)(
                                 Int32(M), 0, Int32(N), Int32(K), p(a), Int32(K), P.data, Int32(Kp), Int32(k0), $0.baseAddress!,

@@ -15,12 +15,13 @@ public final class MappedFile {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (it is refused below).
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw Failure.unreadable(reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Failure.unreadable(reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw Failure.unreadable(reason: "it is not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw Failure.unreadable(reason: notARegularFile(path) ?? "it is not a regular file") }
         let size = Int(st.st_size)
         guard size > 0 else { throw Failure.empty }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {

@@ -193,6 +193,35 @@ public final class ModelFile: @unchecked Sendable {   // immutable after open; t
         if let extra = tensors.first(where: { !expectedNames.contains($0.name) }) {
             throw ModelFileError.unknownTensor(path: path, tensor: extra.name, shape: extra.shape)
         }
+        for t in tensors { try checkFinite(t, bytes, path: path) }
         return Parsed(metadata: metadata, tensors: tensors, checksum: stored)
+    }
+
+    /// Throws `nonFinite` at the first NaN or infinity of `t`: the checksum proves a file unchanged, not usable
+    /// (a NaN weight makes every logit NaN, and the argmax of NaNs is an all-background mask).
+    static func checkFinite(_ t: TensorInfo, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[t.offset..<t.offset + t.byteCount])
+        func first<W: FixedWidthInteger>(_: W.Type, exponent: W) -> Int? {
+            // An all-ones exponent is infinity or NaN, in every IEEE format.
+            var found: Int? = nil
+            for i in 0..<t.count where raw.loadUnaligned(fromByteOffset: i * MemoryLayout<W>.size, as: W.self) & exponent == exponent {
+                found = i; break
+            }
+            return found
+        }
+        let bad: Int?
+        switch t.dtype {
+        case .f32: bad = first(UInt32.self, exponent: 0x7F80_0000)
+        case .f16: bad = first(UInt16.self, exponent: 0x7C00)
+        case .bf16: bad = first(UInt16.self, exponent: 0x7F80)
+        }
+        guard let i = bad else { return }
+        var value = [Float](repeating: 0, count: 1)
+        switch t.dtype {
+        case .f32: value[0] = raw.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+        case .f16: value[0] = HalfFloat.float(f16: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+        case .bf16: value[0] = HalfFloat.float(bf16: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+        }
+        throw ModelFileError.nonFinite(path: path, tensor: t.name, index: i, value: "\(value[0])")
     }
 }

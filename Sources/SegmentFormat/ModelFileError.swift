@@ -24,6 +24,7 @@ public enum ModelFileError: SegmentError, Equatable {
     case missingTensor(path: String, tensor: String, expectedShape: [Int])
     case unknownTensor(path: String, tensor: String, shape: [Int])
     case wrongShape(path: String, tensor: String, expected: [Int], found: [Int])
+    case nonFinite(path: String, tensor: String, index: Int, value: String)
     case noSuchTensor(path: String, tensor: String)
 
     public var exitCode: ExitStatus {
@@ -62,7 +63,8 @@ public enum ModelFileError: SegmentError, Equatable {
         case let .unknownDType(path, tensor, code):
             return "model file \(path): tensor \(tensor) has the unknown dtype code \(code) (known: 0 f32, 1 f16, 2 bf16). \(Self.reconvert.capitalizedFirst)."
         case let .badByteCount(path, tensor, shape, dtype, byteCount):
-            return "model file \(path): tensor \(tensor) of shape \(shape) in \(dtype.rawValue) needs \(shape.reduce(1, *) * dtype.bytesPerElement) bytes but the table says \(byteCount). \(Self.reconvert.capitalizedFirst)."
+            let needed = checkedProduct(shape + [dtype.bytesPerElement]).map { "\($0) bytes" } ?? "more bytes than can be addressed"
+            return "model file \(path): tensor \(tensor) of shape \(shape) in \(dtype.rawValue) needs \(needed) but the table says \(byteCount). \(Self.reconvert.capitalizedFirst)."
         case let .misaligned(path, tensor, offset):
             return "model file \(path): tensor \(tensor) starts at byte \(offset), which is not a multiple of \(ModelFileLayout.alignment). \(Self.reconvert.capitalizedFirst)."
         case let .outOfBounds(path, tensor, offset, byteCount, fileSize):
@@ -77,6 +79,8 @@ public enum ModelFileError: SegmentError, Equatable {
             return "model file \(path) holds tensor \(tensor) (shape \(shape)), which a Swin-UNet of its configuration does not have. \(Self.reconvert.capitalizedFirst)."
         case let .wrongShape(path, tensor, expected, found):
             return "model file \(path): tensor \(tensor) has shape \(found) but its configuration expects \(expected). \(Self.reconvert.capitalizedFirst) (check --embed-dim/--depths/--heads/--window)."
+        case let .nonFinite(path, tensor, index, value):
+            return "model file \(path): tensor \(tensor) holds \(value) at element \(index); a usable network has finite weights (the training diverged, or the file was altered). Re-train or pick another checkpoint, then \(Self.reconvert)."
         case let .noSuchTensor(path, tensor):
             return "internal error: tensor \(tensor) was requested from model file \(path), which does not hold it. Please report this."
         }

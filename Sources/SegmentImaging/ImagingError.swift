@@ -43,7 +43,7 @@ public enum ImagingError: SegmentError, Equatable {
         case let .unsupportedDatatype(path, datatype):
             return "\(path) stores \(datatype) voxels, which this tool does not read. Convert it to a scalar type (e.g. int16 or float32) first."
         case let .needsVolumeIndex(path, volumes):
-            return "\(path) is a 4D image with \(volumes) volumes. Choose one with --volume K (0-based), or split it first."
+            return "\(path) is a 4D image with \(volumes) volumes. Segment one of them with `segment run --volume K` (0-based), or split it into 3D files first."
         case let .volumeIndexOutOfRange(path, index, volumes):
             return "\(path) has \(volumes) volume(s); volume \(index) does not exist. Choose --volume between 0 and \(volumes - 1)."
         case let .notALabelImage(path, problem):

@@ -133,8 +133,9 @@ public final class NIfTIVolume: @unchecked Sendable {
 
     /// Reads `path`. A 4D file (dim[4] > 1) needs `volume` (0-based); dim[4] == 1 is 3D and `volume` may be nil or 0.
     /// Throws `ImagingError` (exit 3) naming the file and the problem.
-    public static func read(_ path: String, volume: Int? = nil) throws -> NIfTIVolume {
-        try NIfTIReader.volume(path, volume: volume)
+    /// The stored voxels must fit `budget` (else `MemoryBudget.TooLarge`, exit 3), checked before any allocation.
+    public static func read(_ path: String, volume: Int? = nil, budget: MemoryBudget = .machineDefault) throws -> NIfTIVolume {
+        try NIfTIReader.volume(path, volume: volume, budget: budget)
     }
 
     /// (X, Y, Z).

@@ -1,13 +1,14 @@
 // Reading NIfTI headers and voxels (the rules are in NIfTI.swift).
 import CNIfTI
 import Foundation
+import SegmentCore
 
 /// The header fields this module uses, read from a native-order nifti_1_header or nifti_2_header.
 struct NIfTIFields {
     var dim: [Int]          // dim[0...7]
     var pixdim: [Double]    // pixdim[0...7]; pixdim[0] carries qfac
     var datatype: Int32
-    var voxOffset: Int
+    var voxOffset: Double   // a float in NIfTI-1: checked (finite, in range) before it becomes a byte offset
     var sclSlope: Double
     var sclInter: Double
     var qformCode: Int
@@ -21,7 +22,7 @@ struct NIfTIFields {
         dim = tupleArray(h.dim, Int16.self).map(Int.init)
         pixdim = tupleArray(h.pixdim, Float.self).map(Double.init)
         datatype = Int32(h.datatype)
-        voxOffset = Int(h.vox_offset)
+        voxOffset = Double(h.vox_offset)
         sclSlope = Double(h.scl_slope); sclInter = Double(h.scl_inter)
         qformCode = Int(h.qform_code); sformCode = Int(h.sform_code)
         quatern = [h.quatern_b, h.quatern_c, h.quatern_d].map(Double.init)
@@ -35,7 +36,7 @@ struct NIfTIFields {
         dim = tupleArray(h.dim, Int64.self).map(Int.init)
         pixdim = tupleArray(h.pixdim, Double.self)
         datatype = Int32(h.datatype)
-        voxOffset = Int(h.vox_offset)
+        voxOffset = Double(h.vox_offset)
         sclSlope = h.scl_slope; sclInter = h.scl_inter
         qformCode = Int(h.qform_code); sformCode = Int(h.sform_code)
         quatern = [h.quatern_b, h.quatern_c, h.quatern_d]
@@ -84,13 +85,10 @@ enum NIfTIReader {
 
     static func header(_ path: String) throws -> NIfTIHeader {
         _ = quiet
+        // Before any open: opening a FIFO would block, and a device never ends.
+        if let problem = notARegularFile(path) { throw ImagingError.unreadable(path: path, reason: problem) }
         guard FileManager.default.isReadableFile(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw ImagingError.unreadable(path: path, reason: exists ? "permission denied" : "no such file")
-        }
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            throw ImagingError.unreadable(path: path, reason: "it is a folder")
+            throw ImagingError.unreadable(path: path, reason: "permission denied")
         }
         // gzip or not from the content (the name may lie); zlib reads both through znz.
         let gz = try isGzip(path)
@@ -159,7 +157,31 @@ enum NIfTIReader {
         guard shape.allSatisfy({ $0 > 0 }), volumes > 0 else {
             throw ImagingError.invalidNIfTI(path: path, problem: "dim \(Array(f.dim[1...ndim])) has a non-positive size")
         }
+        // Every size derived from dim must be representable: bytes of all volumes, and offsets past them.
+        guard let total = checkedProduct(shape + [volumes, datatype.size]), total <= Int.max / 4 else {
+            throw ImagingError.invalidNIfTI(path: path, problem: "dim \(Array(f.dim[1...ndim])) declares more voxels than any file can hold")
+        }
         let spacing = (1...3).map { $0 <= ndim ? f.pixdim[$0] : 1.0 }
+        if let a = (1...3).first(where: { !spacing[$0 - 1].isFinite }) {
+            throw ImagingError.invalidNIfTI(path: path, problem: "pixdim[\(a)] (the voxel size) is \(spacing[a - 1])")
+        }
+        // vox_offset: where the voxels start; NIfTI-1 stores it as a float. nibabel truncates it to an integer.
+        guard f.voxOffset.isFinite, f.voxOffset >= 0, f.voxOffset <= Double(Int.max / 4) else {
+            throw ImagingError.invalidNIfTI(path: path, problem: "vox_offset is \(f.voxOffset), not a byte offset")
+        }
+        let dataOffset = max(Int(f.voxOffset), headerSize)
+        // The declared size against the file, before anything is allocated for it. A gzip stream's length is only
+        // known by reading it (reading stops at the declared size), but it cannot expand beyond deflate's ratio.
+        let needed = dataOffset + total
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if !gz && Int(st.st_size) < needed {
+                throw ImagingError.truncated(path: path, problem: "its header declares \(needed) bytes (voxel data from byte \(dataOffset)) but the file has \(st.st_size)")
+            }
+            if gz && needed / deflateMaximumRatio > Int(st.st_size) + 1 {
+                throw ImagingError.truncated(path: path, problem: "its header declares \(needed) bytes but gzip cannot expand the file's \(st.st_size) bytes that far")
+            }
+        }
 
         // nibabel's get_slope_inter: no scaling for a zero or non-finite slope; a valid slope needs a finite intercept.
         // (1, 0) changes nothing and is treated as no scaling.
@@ -174,14 +196,36 @@ enum NIfTIReader {
         let qform = quaternionAffine(f, version: version)
         let sform = Affine(f.srow + [[0, 0, 0, 1]])
         let affine: Affine
-        if f.sformCode > 0 { affine = sform }
-        else if f.qformCode > 0 { affine = qform }
-        else { affine = baseAffine(shape: shape, spacing: spacing) }
+        if f.sformCode > 0 {
+            guard f.srow.joined().allSatisfy(\.isFinite) else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "sform_code is \(f.sformCode) but srow_x/y/z hold non-finite values \(f.srow)")
+            }
+            affine = sform
+        } else if f.qformCode > 0 {
+            guard (f.quatern + f.qoffset).allSatisfy(\.isFinite) else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "qform_code is \(f.qformCode) but the quaternion \(f.quatern) or the offsets \(f.qoffset) are not finite")
+            }
+            // nibabel refuses b² + c² + d² > 1 beyond rounding: such a header is not a rotation, and a mask written
+            // on it could not be read back.
+            let norm = f.quatern.reduce(0) { $0 + $1 * $1 }
+            guard 1 - norm >= -quaternionThreshold(version: version) else {
+                throw ImagingError.invalidNIfTI(path: path, problem: "the qform quaternion (b, c, d) = \(f.quatern) has b² + c² + d² = \(norm) > 1, so it is not a rotation")
+            }
+            affine = qform
+        } else {
+            affine = baseAffine(shape: shape, spacing: spacing)
+        }
 
         return NIfTIHeader(path: path, version: version, shape: shape, volumes: volumes, datatype: datatype,
                            spacing: spacing, scaling: scaling, qformCode: f.qformCode, sformCode: f.sformCode,
                            qform: qform, sform: sform, affine: affine, raw: raw,
-                           dataOffset: max(f.voxOffset, headerSize), swapped: swapped, gzip: gz)
+                           dataOffset: dataOffset, swapped: swapped, gzip: gz)
+    }
+
+    /// How far below zero 1 - (b² + c² + d²) may be and still count as a unit quaternion (nibabel's threshold:
+    /// 3 eps of the header's float type).
+    static func quaternionThreshold(version: Int) -> Double {
+        3 * (version == 1 ? Double(Float.ulpOfOne) : Double.ulpOfOne)
     }
 
     /// The qform as nibabel's get_qform: w = sqrt(1 - (b² + c² + d²)), taken as 0 when |1 - (b² + c² + d²)| is
@@ -191,7 +235,7 @@ enum NIfTIReader {
     static func quaternionAffine(_ f: NIfTIFields, version: Int) -> Affine {
         let (x, y, z) = (f.quatern[0], f.quatern[1], f.quatern[2])
         let w2 = 1 - (x * x + y * y + z * z)
-        let threshold = 3 * (version == 1 ? Double(Float.ulpOfOne) : Double.ulpOfOne)
+        let threshold = quaternionThreshold(version: version)
         let w = abs(w2) < threshold || w2 < 0 ? 0 : w2.squareRoot()
         var r: [[Double]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
         let n = w * w + x * x + y * y + z * z
@@ -234,7 +278,7 @@ enum NIfTIReader {
 
     // MARK: voxels
 
-    static func volume(_ path: String, volume index: Int?) throws -> NIfTIVolume {
+    static func volume(_ path: String, volume index: Int?, budget: MemoryBudget) throws -> NIfTIVolume {
         let header = try header(path)
         if header.volumes > 1 && index == nil {
             throw ImagingError.needsVolumeIndex(path: path, volumes: header.volumes)
@@ -243,7 +287,8 @@ enum NIfTIReader {
         guard k >= 0 && k < header.volumes else {
             throw ImagingError.volumeIndexOutOfRange(path: path, index: k, volumes: header.volumes)
         }
-        let bytes = header.voxelCount * header.datatype.size
+        let bytes = header.voxelCount * header.datatype.size   // cannot overflow: checked with the header
+        try budget.check(bytes, path: path, what: "its \(header.shape.map(String.init).joined(separator: " x ")) \(header.datatype) voxels")
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 16)
         do {
             try readData(path, header: header, offset: header.dataOffset + k * bytes, into: storage)

@@ -52,12 +52,17 @@ public struct PNGImage: Sendable {
     }
 
     /// Reads `path`. Throws `ImagingError.invalidPNG` / `.unreadable` (exit 3).
-    public static func read(_ path: String) throws -> PNGImage {
+    /// The decoded image must fit `budget` (else `MemoryBudget.TooLarge`, exit 3): checked from the header, before
+    /// the pixels are allocated.
+    public static func read(_ path: String, budget: MemoryBudget = .machineDefault) throws -> PNGImage {
+        // Before any open: reading a FIFO would block, and a device never ends.
+        if let problem = notARegularFile(path) { throw ImagingError.unreadable(path: path, reason: problem) }
+        var st = stat()
+        if stat(path, &st) == 0 { try budget.check(Int(st.st_size), path: path, what: "reading the file") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) }
         catch {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw ImagingError.unreadable(path: path, reason: exists ? "permission denied or I/O error" : "no such file")
+            throw ImagingError.unreadable(path: path, reason: "permission denied or I/O error")
         }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -76,6 +81,16 @@ public struct PNGImage: Sendable {
         let C = color ? 3 : 1                   // channels handed out
         let stored = C + (alpha ? 1 : 0)        // channels decoded
         let samples = W * H * stored
+        // libpng's compiled-in limits keep W and H at most 1,000,000 (docs/RELIABILITY.md), so these cannot overflow.
+        let decoded = samples * (sixteen ? 2 : 1) + W * H * C * MemoryLayout<Float>.size
+        // Even a 1-bit image is a filter byte and W / 8 bytes a row before compression.
+        let leastRaw = H * (1 + (W + 7) / 8)
+        guard leastRaw / deflateMaximumRatio <= data.count else {
+            png_image_free(&image)
+            throw ImagingError.invalidPNG(path: path, problem: "it declares \(W) x \(H) pixels, at least \(leastRaw) bytes of image data, but deflate cannot expand its \(data.count) bytes that far: the image data is missing or truncated")
+        }
+        do { try budget.check(decoded, path: path, what: "decoding its \(W) x \(H) pixels") }
+        catch { png_image_free(&image); throw error }
         var pixels = [Float](repeating: 0, count: W * H * C)
         // (H, W, stored) decoded samples -> (H, W, C) floats, alpha dropped.
         func convert<T: BinaryInteger>(_ decoded: UnsafeBufferPointer<T>, _ scale: Float) {

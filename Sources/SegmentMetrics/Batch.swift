@@ -200,12 +200,21 @@ public struct LabelImage: Sendable {
     /// (Z = 1) is a 2D image. Spacing: pixdim, taken as mm. PNG: one gray channel; `.binary` reads 0 as background
     /// and the largest value (255, or 65535 for 16-bit) as label 1 and refuses any other value, `.label` reads raw
     /// values as labels. Spacing 1 pixel.
-    public static func read(_ path: String, pngValues: PNGValues) throws -> LabelImage {
+    ///
+    /// Memory: the stored image, its labels (2 bytes a voxel) and what scoring it takes (distance maps, about 16
+    /// bytes a voxel) must fit `budget`, checked from the header before the voxels are read.
+    public static func read(_ path: String, pngValues: PNGValues, budget: MemoryBudget = .machineDefault) throws -> LabelImage {
         guard path.lowercased().hasSuffix(".png") else {
-            let volume = try NIfTIVolume.read(path)
+            let header = try NIfTIHeader.read(path)
+            let n = header.voxelCount
+            try budget.check(checkedProduct([n, header.datatype.size + 2 + scoringBytesPerVoxel]), path: path,
+                             what: "scoring its \(header.shape.map(String.init).joined(separator: " x ")) voxels")
+            let volume = try NIfTIVolume.read(path, budget: budget)
             return LabelImage(labels: try volume.labels(as: UInt16.self), header: volume.header)
         }
-        let image = try PNGImage.read(path)
+        let image = try PNGImage.read(path, budget: budget)
+        try budget.check(checkedProduct([image.width, image.height, 2 + scoringBytesPerVoxel]), path: path,
+                         what: "scoring its \(image.width) x \(image.height) pixels")
         var labels = try image.labels()                // (height, width): x fastest
         if pngValues == .binary {
             let top: UInt16 = image.bitDepth == 16 ? 65535 : 255
@@ -220,6 +229,9 @@ public struct LabelImage: Sendable {
         return LabelImage(labels: labels, width: image.width, height: image.height)
     }
 }
+
+/// Bytes a voxel that scoring a label image takes beyond its labels (masks and distance maps of one class).
+let scoringBytesPerVoxel = 16
 
 /// The options of a scoring run (`segment score` flags).
 public struct ScoreOptions: Sendable {
@@ -236,6 +248,8 @@ public struct ScoreOptions: Sendable {
     public var ignoreAffine: Bool
     /// Cases scored concurrently.
     public var threads: Int
+    /// The memory one image may take (checked before reading it).
+    public var budget: MemoryBudget = .machineDefault
 
     public init(labels: [Int]? = nil, classNames: [Int: String] = [:], policy: ScoringPolicy = .init(),
                 spacing: [Double]? = nil, missingAsEmpty: Bool = false, pngValues: PNGValues = .binary,
@@ -301,7 +315,7 @@ public func scoreBatch(_ pairs: [ScorePair], options: ScoreOptions,
 
 /// Reads, checks and scores one pair.
 func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws -> CaseScore {
-    let ref = try LabelImage.read(pair.referenceFile, pngValues: options.pngValues)
+    let ref = try LabelImage.read(pair.referenceFile, pngValues: options.pngValues, budget: options.budget)
     if !FileManager.default.fileExists(atPath: pair.predictionFile) {
         guard options.missingAsEmpty else {
             throw CaseError(message: "the prediction \(pair.predictionFile) for reference \(pair.referenceFile) is missing. "
@@ -311,7 +325,7 @@ func scorePair(_ pair: ScorePair, options: ScoreOptions, threads: Int) throws ->
         return try scorePrediction(empty, against: ref, name: pair.name, predictionFile: pair.predictionFile,
                                    referenceFile: pair.referenceFile, options: options, missing: true, threads: threads)
     }
-    return try scorePrediction(try LabelImage.read(pair.predictionFile, pngValues: options.pngValues), against: ref,
+    return try scorePrediction(try LabelImage.read(pair.predictionFile, pngValues: options.pngValues, budget: options.budget), against: ref,
                                name: pair.name, predictionFile: pair.predictionFile, referenceFile: pair.referenceFile,
                                options: options, threads: threads)
 }

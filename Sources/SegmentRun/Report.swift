@@ -136,9 +136,12 @@ public struct OptionsRecord: Codable, Equatable, Sendable {
     public var pngValues: String?
     public var isicNames: Bool
     public var reference: String?
+    /// --memory-limit in bytes (absent in reports of versions before it existed).
+    public var memoryLimitBytes: Int?
 
     enum CodingKeys: String, CodingKey {
         case threads, batch, probabilities, overlay, overwrite, shard, volume, reference
+        case memoryLimitBytes = "memory_limit_bytes"
         case overlaySlices = "overlay_slices", continueRun = "continue", pngValues = "png_values", isicNames = "isic_names"
     }
 }

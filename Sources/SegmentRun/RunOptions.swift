@@ -1,5 +1,6 @@
 // Everything a run is told, as the command line gives it (RunCommand maps flags onto this; tests build it directly).
 import Foundation
+import SegmentCore
 import SegmentImaging
 
 /// Which slices of a volume get an overlay picture.
@@ -37,8 +38,10 @@ public struct RunOptions: Sendable {
     public var input: String
     public var output: String
     public var model: String?
-    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, RunOptions.maxThreads)
     public var batch: Int = 4
+    /// The memory one case may use for its image and outputs (--memory-limit).
+    public var memoryLimit: MemoryBudget = .machineDefault
     public var probabilities: String?
     public var overlay: String?
     public var overlaySlices: OverlaySlices = .auto
@@ -64,10 +67,18 @@ public struct RunOptions: Sendable {
         if continueRun && overwrite {
             throw RunError.usage("--continue and --overwrite contradict each other: --continue skips existing outputs, --overwrite replaces them.")
         }
-        if threads < 1 { throw RunError.usage("--threads \(threads) must be at least 1.") }
-        if batch < 1 { throw RunError.usage("--batch \(batch) must be at least 1.") }
+        guard (1...Self.maxThreads).contains(threads) else {
+            throw RunError.usage("--threads \(threads) is not in 1...\(Self.maxThreads) (this machine has \(ProcessInfo.processInfo.activeProcessorCount) cores).")
+        }
+        guard (1...Self.maxBatch).contains(batch) else {
+            throw RunError.usage("--batch \(batch) is not in 1...\(Self.maxBatch) (slices per network call; 4 to 16 is fastest on a CPU).")
+        }
         if let v = volume, v < 0 { throw RunError.usage("--volume \(v) must be 0 or more (volumes are numbered from 0).") }
     }
+
+    /// Bounds of --threads and --batch: the engine's buffers grow with both (docs/RELIABILITY.md, "Limits").
+    public static let maxThreads = 256
+    public static let maxBatch = 64
 
     var planRequest: PlanRequest {
         var r = PlanRequest(input: input, output: output)
@@ -80,6 +91,6 @@ public struct RunOptions: Sendable {
         OptionsRecord(threads: threads, batch: batch, probabilities: probabilities, overlay: overlay,
                       overlaySlices: overlay == nil ? nil : overlaySlices.description, continueRun: continueRun,
                       overwrite: overwrite, shard: shard?.description, volume: volume, pngValues: pngValues?.rawValue,
-                      isicNames: isicNames, reference: reference)
+                      isicNames: isicNames, reference: reference, memoryLimitBytes: memoryLimit.bytes)
     }
 }

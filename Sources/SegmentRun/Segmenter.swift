@@ -50,7 +50,11 @@ final class Segmenter {
     // MARK: NIfTI volumes
 
     private func segmentVolume(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        let volume = try NIfTIVolume.read(c.input, volume: options.volume)
+        // The whole case's memory from the header, before the voxels are read (docs/RELIABILITY.md, "Limits").
+        let declared = try NIfTIHeader.read(c.input)
+        try options.memoryLimit.check(checkedProduct([declared.voxelCount, declared.datatype.size + bytesPerOutputVoxel]),
+                                      path: c.input, what: "segmenting its \(declared.shape.map(String.init).joined(separator: " x ")) voxels")
+        let volume = try NIfTIVolume.read(c.input, volume: options.volume, budget: options.memoryLimit)
         let header = volume.header
         // The reference first: a wrong one fails the case before any work. A volume of one slice is a 2D image.
         let reference = try readReference(c, shape: header.shape[2] == 1 ? Array(header.shape.prefix(2)) : header.shape,
@@ -124,8 +128,11 @@ final class Segmenter {
     // MARK: PNG pictures
 
     private func segmentPicture(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        let picture = try PNGImage.read(c.input)
+        let picture = try PNGImage.read(c.input, budget: options.memoryLimit)
         let (H, W) = (picture.height, picture.width)
+        // The decoded picture (4 bytes a channel), its planes for the network, and the outputs.
+        try options.memoryLimit.check(checkedProduct([H * W, 8 * picture.channels + bytesPerOutputVoxel]), path: c.input,
+                                      what: "segmenting its \(W) x \(H) pixels")
         let reference = try readReference(c, shape: [W, H], affine: nil)
         record.shape = [H, W]
         record.slices = 1
@@ -173,6 +180,12 @@ final class Segmenter {
         return scores
     }
 
+    /// Bytes a voxel of the input grid takes beyond the stored image: the mask, a reference's labels (with --ref), and
+    /// the probabilities (with --probabilities: one float a class, and the copy that is written).
+    private var bytesPerOutputVoxel: Int {
+        1 + (options.reference == nil ? 0 : 2 + 16) + (options.probabilities == nil ? 0 : 8 * nc)
+    }
+
     /// PNG mask values: as asked, else 0/255 for a two-class model and the labels otherwise.
     var pngValues: PNGValues { options.pngValues ?? (nc == 2 ? .binary : .label) }
 
@@ -182,7 +195,7 @@ final class Segmenter {
     /// fastest; the affine within SegmentMetrics.affineTolerance). Nil without --ref.
     private func readReference(_ c: RunCase, shape: [Int], affine: Affine?) throws -> (path: String, image: LabelImage)? {
         guard case .found(let path) = c.reference else { return nil }
-        let image = try LabelImage.read(path, pngValues: pngValues)
+        let image = try LabelImage.read(path, pngValues: pngValues, budget: options.memoryLimit)
         var problem: String?
         if image.labels.shape != shape {
             problem = "shape \(shape) vs \(image.labels.shape)"

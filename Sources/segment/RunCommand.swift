@@ -31,11 +31,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The model file (default: $SEGMENT_MODEL, then the shipped swin-unet-lits-advmim.segm; see docs/RUN.md).")
     var model: String?
 
-    @Option(help: "CPU threads (default: all cores).")
+    @Option(help: "CPU threads, 1...256 (default: all cores, at most 256).")
     var threads: Int?
 
-    @Option(help: "Slices per network call.")
+    @Option(help: "Slices per network call, 1...64.")
     var batch: Int = 4
+
+    @Option(name: .customLong("memory-limit"),
+            help: "Memory one case may use, e.g. 8G or 512M: a larger image is refused (exit 3) before it is read (default: half of the machine's memory or of ulimit -v).")
+    var memoryLimit: String?
 
     @Option(help: "Also write the softmax probabilities (float32): a .nii/.nii.gz 4D volume (X,Y,Z,classes) or .npy; a folder for a folder input.")
     var probabilities: String?
@@ -96,6 +100,12 @@ struct RunCommand: ParsableCommand {
         o.model = model
         if let threads { o.threads = threads }
         o.batch = batch
+        if let memoryLimit {
+            guard let budget = MemoryBudget(parsing: memoryLimit) else {
+                throw ValidationError("--memory-limit \(memoryLimit) is not a size: use bytes or K, M, G, T (e.g. 8G)")
+            }
+            o.memoryLimit = budget
+        }
         o.probabilities = probabilities
         o.overlay = overlay
         if let overlaySlices {

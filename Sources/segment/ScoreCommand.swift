@@ -67,8 +67,12 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write one row per case and label as CSV.", valueName: "cases.csv"))
     var csv: String?
 
-    @Option(help: "Cases scored in parallel (default: all cores).")
+    @Option(help: "Cases scored in parallel, 1...256 (default: all cores, at most 256).")
     var threads: Int?
+
+    @Option(name: .customLong("memory-limit"),
+            help: "Memory one image may use, e.g. 8G: a larger one fails its case (exit 3) before it is read (default: half of the machine's memory or of ulimit -v).")
+    var memoryLimit: String?
 
     @Flag(name: .customLong("missing-as-empty"), help: "Score a missing prediction as an empty mask instead of failing the case.")
     var missingAsEmpty = false
@@ -87,7 +91,10 @@ struct ScoreCommand: ParsableCommand {
         let inputs = (prediction != nil || reference != nil ? 1 : 0) + (pairs != nil ? 1 : 0) + (merge.isEmpty ? 0 : 1)
         guard inputs == 1 else { throw ValidationError("give --pred and --ref, or --pairs, or --merge (exactly one of them)") }
         if (prediction == nil) != (reference == nil) { throw ValidationError("--pred and --ref go together") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads \(threads) is not in 1...256") }
+        if let memoryLimit, MemoryBudget(parsing: memoryLimit) == nil {
+            throw ValidationError("--memory-limit \(memoryLimit) is not a size: use bytes or K, M, G, T (e.g. 8G)")
+        }
         if PNGValues(rawValue: pngValues) == nil { throw ValidationError("--png-values is binary or label") }
         _ = try parsedLabels()
         _ = try parsedSpacing()
@@ -130,11 +137,12 @@ struct ScoreCommand: ParsableCommand {
         else { found = try CaseMatching.pairs(prediction: prediction!, reference: reference!) }
         for p in found.unmatched { note("segment: warning: prediction \(p) matches no reference; not scored") }
 
-        let options = ScoreOptions(labels: labels, classNames: names,
+        var options = ScoreOptions(labels: labels, classNames: names,
                                    policy: ScoringPolicy(mode: compat, worstDistance: worstDistance),
                                    spacing: try parsedSpacing(), missingAsEmpty: missingAsEmpty,
                                    pngValues: PNGValues(rawValue: pngValues)!, ignoreAffine: ignoreAffine,
-                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                                   threads: threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 256))
+        if let memoryLimit { options.budget = MemoryBudget(parsing: memoryLimit)! }
         let bar = !quiet && isatty(STDERR_FILENO) != 0
         let start = Date()
         let result = scoreBatch(found.pairs, options: options) { done, outcome, seconds in

@@ -23,7 +23,12 @@ final class ValidationTests: XCTestCase {
     func testMissingFileAndFolder() {
         let missing = dir.appendingPathComponent("nope.segm").path
         XCTAssertThrows(ModelFileError.unreadable(path: missing, reason: "No such file or directory"), try ModelFile.open(missing))
-        XCTAssertThrows(ModelFileError.unreadable(path: dir.path, reason: "it is not a regular file"), try ModelFile.open(dir.path))
+        XCTAssertThrows(ModelFileError.unreadable(path: dir.path, reason: "it is a folder"), try ModelFile.open(dir.path))
+        // A FIFO: opening it for reading must not wait for a writer.
+        let fifo = dir.appendingPathComponent("pipe.segm").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrows(ModelFileError.unreadable(path: fifo, reason: "it is a FIFO (named pipe), not a regular file"), try ModelFile.open(fifo))
+        XCTAssertThrows(ModelFileError.unreadable(path: "/dev/zero", reason: "it is a device, not a regular file"), try ModelFile.open("/dev/zero"))
     }
 
     func testEmptyFile() throws {

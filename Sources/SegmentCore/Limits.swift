@@ -4,7 +4,7 @@
 import Foundation
 
 /// The memory one case may use for its decoded image and its outputs.
-public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
+public struct MemoryBudget: Sendable, Equatable, Codable, CustomStringConvertible {
     public let bytes: Int
 
     public init(bytes: Int) { self.bytes = bytes }

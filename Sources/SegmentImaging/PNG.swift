@@ -134,7 +134,7 @@ public struct PNGImage: Sendable {
 }
 
 /// How mask labels become PNG pixel values.
-public enum PNGValues: String, Sendable, CaseIterable {
+public enum PNGValues: String, Sendable, Codable, CaseIterable {
     /// 0 stays 0, every other label becomes 255 (ISIC's convention for binary masks).
     case binary
     /// The label itself (0, 1, 2, ...).

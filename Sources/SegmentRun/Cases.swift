@@ -49,14 +49,14 @@ public struct Shard: Equatable, Codable, Sendable, CustomStringConvertible {
 }
 
 /// Where a case's reference segmentation is (only with --ref).
-public enum ReferenceLookup: Equatable, Sendable {
+public enum ReferenceLookup: Equatable, Sendable, Codable {
     case notRequested
     case found(String)
     case missing(folder: String)
 }
 
 /// One image to segment and every path it writes.
-public struct RunCase: Equatable, Sendable {
+public struct RunCase: Equatable, Sendable, Codable {
     public let name: String              // file name without its extension: the key for outputs, overlays, references
     public let kind: ImageKind
     public let input: String

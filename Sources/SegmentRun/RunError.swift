@@ -27,6 +27,8 @@ public enum RunError: SegmentError, Equatable {
     case referenceGrid(input: String, reference: String, problem: String)
     /// A reference given with --ref is missing for a case (exit 3).
     case referenceMissing(caseName: String, folder: String)
+    /// Something of the run's own machinery failed (exit 1): a bug or a broken system.
+    case internalFailure(String)
 
     public var exitCode: ExitStatus {
         switch self {
@@ -34,6 +36,7 @@ public enum RunError: SegmentError, Equatable {
         case .inputMissing, .unsupportedInput, .emptyFolder, .referenceMissing, .referenceGrid, .notARunReport: return .invalidInput
         case .modelNotFound, .unsupportedModel: return .invalidModel
         case .outputExists, .cannotCreateFolder: return .outputNotWritable
+        case .internalFailure: return .internalError
         }
     }
 
@@ -62,6 +65,8 @@ public enum RunError: SegmentError, Equatable {
             return "\(p) is not a run report of `segment run --report` (\(reason)). Give the reports the shards wrote."
         case .referenceGrid(let input, let reference, let problem):
             return "reference \(reference) is not on the grid of \(input) (\(problem)): give the reference segmentation of this image."
+        case .internalFailure(let m):
+            return "internal error: \(m). Please report it with the command line."
         case .referenceMissing(let name, let folder):
             return "no reference for case \(name) in \(folder) (looked for \(name).nii.gz, \(name).nii, \(name).png, "
                 + "\(name)_segmentation.png). Add it, or run without --ref."

@@ -4,7 +4,7 @@ import SegmentCore
 import SegmentImaging
 
 /// Which slices of a volume get an overlay picture.
-public enum OverlaySlices: Equatable, Sendable, CustomStringConvertible {
+public enum OverlaySlices: Equatable, Sendable, Codable, CustomStringConvertible {
     /// The slice with the most foreground (the middle slice when the mask is empty).
     case auto
     case all
@@ -34,7 +34,8 @@ public enum OverlaySlices: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-public struct RunOptions: Sendable {
+/// Codable: a run hands its options to its worker processes.
+public struct RunOptions: Sendable, Codable {
     public var input: String
     public var output: String
     public var model: String?

@@ -1,5 +1,6 @@
-// A whole run: plan the cases, load the model, segment each case (a failing case does not stop the others), write
-// the report, and end with the documented exit code:
+// A whole run: plan the cases, load the model, segment each case (a failing case does not stop the others, and with
+// worker processes neither does a crashing one: CaseWorker.swift), write the report, and end with the documented
+// exit code:
 //   0  every case ok, or skipped by --continue because its mask exists
 //   2  usage: contradictory options, an output equal to an input, an empty shard
 //   3  the input is missing / not an image / a folder without images; for one file, the image cannot be read
@@ -26,18 +27,19 @@ public struct RunFailure: SegmentError {
 }
 
 public enum Runner {
-    /// Runs `o`. Throws a SegmentError on failure (for a single case, that case's own error). `guardExecutable`
-    /// is this program, started as the cleanup guard (nil: no guard, for in-process callers).
-    public static func run(_ o: RunOptions, guardExecutable: String?) throws {
+    /// Runs `o`. Throws a SegmentError on failure (for a single case, that case's own error). `executable` is this
+    /// program, started as the cleanup guard and as the worker process that segments the cases; nil segments them
+    /// in this process, without a guard (for in-process callers).
+    public static func run(_ o: RunOptions, executable: String?) throws {
         let started = Date()
         try o.validate()
         let plan = try CasePlanner.plan(o.planRequest)
         let modelPath = try ModelLocator.resolve(explicit: o.model)
-        // The model: validated, checked against the options, its weights copied into the engine; the file's mapping
-        // is released at the end of this scope (only its metadata is kept).
-        let metadata: ModelMetadata, modelRecord: ModelRecord, engine: SwinUNetEngine
+        // The model: validated and checked against the options here, whether the cases run in this process or in
+        // a worker (which opens it again).
+        let model = try ModelFile.open(modelPath)
+        let metadata = model.metadata, modelRecord = ModelRecord(model)
         do {
-            let model = try ModelFile.open(modelPath)
             let classes = model.metadata.config.numClasses
             if o.pngValues == .binary && classes > 2 && plan.cases.contains(where: { $0.kind == .png }) {
                 throw RunError.usage("--png-values binary writes 0/255 masks for a two-class model, but \(modelPath) has "
@@ -46,20 +48,30 @@ public enum Runner {
             for p in [model.metadata.preprocessing.imageOrder, model.metadata.preprocessing.labelOrder] where !Zoom.supportedOrders.contains(p) {
                 throw RunError.unsupportedModel(path: modelPath, reason: "it resamples with spline order \(p); this tool does orders 0, 1 and 3")
             }
-            engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch)
-            metadata = model.metadata
-            modelRecord = ModelRecord(model)
         }
 
         for folder in plan.outputFolders {
             do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             catch { throw RunError.cannotCreateFolder(folder, reason: error.localizedDescription) }
         }
-        let cleanup = try guardExecutable.map { try CleanupGuard(folders: plan.outputFolders, executable: $0) }
+        let cleanup = try executable.map { try CleanupGuard(folders: plan.outputFolders, executable: $0) }
         defer { cleanup?.finish() }
 
         let progress = Progress(mode: Progress.mode(quiet: o.quiet), totalCases: plan.cases.count)
-        let segmenter = Segmenter(metadata: metadata, engine: engine, options: o, progress: progress)
+        let segment: (RunCase, inout CaseRecord) throws -> CaseScore?
+        var workers: IsolatedCases? = nil
+        if let executable {
+            let folders = plan.outputFolders.map(CasePlanner.canonical)
+            workers = IsolatedCases(executable: executable,
+                                    setup: WorkerSetup(options: o, model: modelPath, runID: AtomicFile.runID),
+                                    progress: progress,
+                                    sweep: { CleanupGuard.sweep(CleanupGuard.Spec(pid: AtomicFile.runID, folders: folders)) })
+            segment = workers!.segment
+        } else {
+            let engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch)
+            segment = Segmenter(metadata: metadata, engine: engine, options: o, progress: progress).segment
+        }
+        defer { workers?.stop() }
 
         var records: [CaseRecord] = []
         var errors: [SegmentError] = []
@@ -74,7 +86,7 @@ public enum Runner {
                     record.status = .skipped
                 } else {
                     if case .missing(let folder) = c.reference { throw RunError.referenceMissing(caseName: c.name, folder: folder) }
-                    if let s = try segmenter.segment(c, into: &record) { scores.append(s) }
+                    if let s = try segment(c, &record) { scores.append(s) }
                 }
             } catch {
                 let e = error as? SegmentError ?? InternalError(error: error)

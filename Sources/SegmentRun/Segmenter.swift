@@ -16,7 +16,7 @@ final class Segmenter {
     let metadata: ModelMetadata
     let engine: SwinUNetEngine
     let options: RunOptions
-    let progress: Progress
+    let progress: CaseProgress
 
     private let pre: Preprocessing
     private let S: Int            // model grid side (img_size)
@@ -27,7 +27,7 @@ final class Segmenter {
     private var labels: [UInt8]         // (batch, S, S)
     private var probabilities: [Float]  // (batch, nc, S, S); empty without --probabilities
 
-    init(metadata: ModelMetadata, engine: SwinUNetEngine, options: RunOptions, progress: Progress) {
+    init(metadata: ModelMetadata, engine: SwinUNetEngine, options: RunOptions, progress: CaseProgress) {
         self.metadata = metadata; self.engine = engine; self.options = options; self.progress = progress
         pre = metadata.preprocessing
         S = metadata.config.imgSize

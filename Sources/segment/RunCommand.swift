@@ -87,8 +87,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong(String(CleanupGuard.flag.dropFirst(2))), help: .hidden)
     var cleanupGuard: String?
 
+    @Flag(name: .customLong(String(CaseWorker.flag.dropFirst(2))), help: .hidden)
+    var worker = false
+
     func run() throws {
         if let spec = cleanupGuard { Foundation.exit(CleanupGuard.serve(spec: spec)) }
+        if worker { Foundation.exit(CaseWorker.serve()) }
         if !mergeReports.isEmpty {
             guard input == nil && output == nil else { throw ValidationError("--merge-reports takes report files, not an input or -o") }
             return try Runner.mergeReports(mergeReports, report: report, json: json, toolVersion: SegmentVersion.string,
@@ -127,6 +131,6 @@ struct RunCommand: ParsableCommand {
         o.reference = reference
         o.toolVersion = SegmentVersion.string
         o.commandLine = CommandLine.arguments
-        try Runner.run(o, guardExecutable: Bundle.main.executablePath ?? "/proc/self/exe")
+        try Runner.run(o, executable: Bundle.main.executablePath ?? "/proc/self/exe")
     }
 }

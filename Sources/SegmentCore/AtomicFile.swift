@@ -55,12 +55,15 @@ public enum AtomicFile {
         }
         var target = path
         if st.st_mode & S_IFMT == S_IFLNK {
-            guard let resolved = realpath(path, nil) else {
+            guard stat(path, &st) == 0 else {
                 throw WriteError(path: path, reason: "it is a symbolic link to a missing file (\(String(cString: strerror(errno))))")
             }
-            target = String(cString: resolved)
-            free(resolved)
-            guard stat(target, &st) == 0 else { throw WriteError(path: path, reason: String(cString: strerror(errno))) }
+            // A regular file is replaced where it is; a device or pipe (/dev/stdout -> /proc/self/fd/1 -> pipe:[N],
+            // which has no path) is opened through the link.
+            if st.st_mode & S_IFMT == S_IFREG, let resolved = realpath(path, nil) {
+                target = String(cString: resolved)
+                free(resolved)
+            }
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG: return .replace(target)

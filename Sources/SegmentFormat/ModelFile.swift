@@ -222,6 +222,6 @@ public final class ModelFile: @unchecked Sendable {   // immutable after open; t
         case .f16: value[0] = HalfFloat.float(f16: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
         case .bf16: value[0] = HalfFloat.float(bf16: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
         }
-        throw ModelFileError.nonFinite(path: path, tensor: t.name, index: i, value: "\(value[0])")
+        throw ModelFileError.nonFinite(path: path, tensor: t.name, index: i, value: value[0].isNaN ? "NaN" : "\(value[0])")
     }
 }

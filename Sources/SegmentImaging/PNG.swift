@@ -165,11 +165,19 @@ public enum PNGWriter {
             image.width = UInt32(width)
             image.height = UInt32(height)
             image.format = format
-            let ok = samples.withUnsafeBytes { png_image_write_to_file(&image, tmp, 0, $0.baseAddress, 0, nil) }
-            guard ok != 0 else {
-                let problem = PNGImage.message(image)
+            // Through our own FILE so that a failed open, write or close is reported with the system's reason.
+            guard let file = fopen(tmp, "wb") else {
+                throw ImagingError.notWritable(path: path, reason: String(cString: strerror(errno)))
+            }
+            errno = 0
+            let ok = samples.withUnsafeBytes { png_image_write_to_stdio(&image, file, 0, $0.baseAddress, 0, nil) }
+            let writeErrno = errno
+            let closed = fclose(file) == 0
+            guard ok != 0 && closed else {
+                let problem = ok == 0 ? PNGImage.message(image) : "closing the file failed"
+                let reason = ok == 0 ? writeErrno : errno
                 png_image_free(&image)
-                throw ImagingError.notWritable(path: path, reason: problem)
+                throw ImagingError.notWritable(path: path, reason: problem + (reason != 0 ? " (\(String(cString: strerror(reason))))" : ""))
             }
         }
     }

@@ -80,6 +80,9 @@ public final class CleanupGuard {
             if n > 0 || (n < 0 && errno == EINTR) { continue }
             break
         }
+        // The run's worker process notices the run is gone within 0.1 s (CaseWorker.serve) and stops; wait for it, so
+        // that a file it was writing is swept too.
+        usleep(300_000)
         sweep(spec)
         return 0
     }

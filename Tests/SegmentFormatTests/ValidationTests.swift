@@ -293,6 +293,36 @@ final class ValidationTests: XCTestCase {
                         try open(FileImage(tensors: tensors)))
     }
 
+    /// A NaN or an infinity in any tensor, in any dtype, is refused at open with the tensor and the element named,
+    /// even with a recomputed checksum (the checksum proves a file unchanged, not usable).
+    func testNonFiniteWeightsAreRefusedWithTheTensorNamed() throws {
+        let cases: [(DType, [UInt8], String)] = [
+            (.f32, [0x00, 0x00, 0xC0, 0x7F], "NaN"), (.f32, [0x00, 0x00, 0x80, 0xFF], "-inf"),
+            (.f16, [0x00, 0x7C], "inf"), (.f16, [0x01, 0x7E], "NaN"),
+            (.bf16, [0x80, 0x7F], "inf"), (.bf16, [0xC1, 0x7F], "NaN"),
+        ]
+        for (dtype, pattern, text) in cases {
+            let tensors = Tiny.rawTensors().map { t -> ModelFileWriter.RawTensor in
+                let count = t.shape.reduce(1, *)
+                var bytes = [UInt8](repeating: 0, count: count * dtype.bytesPerElement)   // zeros: finite
+                if t.name == "layers.1.blocks.0.mlp.fc2.weight" {
+                    let k = 5 * dtype.bytesPerElement
+                    bytes.replaceSubrange(k ..< k + pattern.count, with: pattern)
+                }
+                return .init(name: t.name, dtypeCode: dtype.code, shape: t.shape, bytes: bytes)
+            }
+            XCTAssertThrows(ModelFileError.nonFinite(path: path, tensor: "layers.1.blocks.0.mlp.fc2.weight", index: 5, value: text),
+                            try open(FileImage(tensors: tensors)), "\(dtype) \(text)")
+        }
+        // Largest finite values and subnormals are finite.
+        let tensors = Tiny.rawTensors().map { t -> ModelFileWriter.RawTensor in
+            let count = t.shape.reduce(1, *)
+            let bytes = (0..<count).flatMap { i -> [UInt8] in i % 2 == 0 ? [0xFF, 0xFF, 0x7F, 0x7F] : [0x01, 0x00, 0x00, 0x80] }
+            return .init(name: t.name, dtypeCode: DType.f32.code, shape: t.shape, bytes: bytes)
+        }
+        XCTAssertNoThrow(try open(FileImage(tensors: tensors)))
+    }
+
     /// Random single-byte changes to the header (checksum then recomputed so they reach the parser) and random
     /// truncations never crash: each opens or throws a ModelFileError.
     func testRandomHeaderDamageNeverCrashes() throws {

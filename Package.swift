@@ -14,7 +14,7 @@
 import PackageDescription
 
 let nifti: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/include/nifti"])]
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
 
 let package = Package(
     name: "segment",
@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "SegmentConvert",
                 dependencies: ["SegmentCore", "SegmentFormat"]),
         .target(name: "SegmentKernels"),
-        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"], swiftSettings: release),
+        .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",

@@ -75,8 +75,9 @@ bench: setup build
 	PYTHONPATH=trainer $(PY) bench/engine_bench.py --segment $(BIN) > bench-out/engine.md
 	PYTHONPATH=trainer $(PY) bench/score_bench.py --segment $(BIN) > bench-out/score.md
 	PYTHONPATH=trainer $(PY) bench/run_memory.py --segment $(BIN) > bench-out/run.md
+	PYTHONPATH=trainer $(PY) bench/isolation.py --segment $(BIN) > bench-out/isolation.md
 	{ echo "# Performance"; echo; echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d) ($$(nproc) cores, $$(uname -m))."; echo; \
-	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; } > docs/PERFORMANCE.md
+	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; echo; cat bench-out/isolation.md; } > docs/PERFORMANCE.md
 
 # The kernels alone (C drivers in bench/kernels, built with the toolchain's clang against Sources/SegmentKernels):
 # the core's FMA peak, the GEMM on the model's shapes, one Swin block per stage timed operator by operator.

@@ -98,3 +98,20 @@ public func notARegularFile(_ path: String) -> String? {
     default: return "it is not a regular file"
     }
 }
+
+/// Why `readWholeFile` could not read a file (callers wrap the reason in their own typed error).
+public struct FileReadFailure: Error, Equatable {
+    public let reason: String
+}
+
+/// The bytes of a small regular file (a report, a CSV list): refused when it is not a regular file (never opened
+/// then) or when it holds more than `maxBytes`.
+public func readWholeFile(_ path: String, maxBytes: Int) throws -> Data {
+    if let problem = notARegularFile(path) { throw FileReadFailure(reason: problem) }
+    var st = stat()
+    if stat(path, &st) == 0, Int(st.st_size) > maxBytes {
+        throw FileReadFailure(reason: "it has \(st.st_size) bytes, more than the \(maxBytes) such a file may have")
+    }
+    do { return try Data(contentsOf: URL(fileURLWithPath: path)) }
+    catch { throw FileReadFailure(reason: "permission denied or I/O error") }
+}

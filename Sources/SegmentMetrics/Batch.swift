@@ -116,9 +116,12 @@ public enum CaseMatching {
     /// optional `case` column names the case, else the reference's case name). Relative paths are relative to the
     /// CSV file's folder.
     public static func pairs(csvFile path: String) throws -> [ScorePair] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw FileManager.default.fileExists(atPath: path) ? ScoreInputError.invalidPairs(path: path, problem: "not readable UTF-8 text")
-                                                               : ScoreInputError.notFound(path: path)
+        guard FileManager.default.fileExists(atPath: path) else { throw ScoreInputError.notFound(path: path) }
+        let data: Data
+        do { data = try readWholeFile(path, maxBytes: maxListBytes) }
+        catch let f as FileReadFailure { throw ScoreInputError.invalidPairs(path: path, problem: f.reason) }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ScoreInputError.invalidPairs(path: path, problem: "not readable UTF-8 text")
         }
         let rows = text.split(whereSeparator: \.isNewline).map { parseCSVLine(String($0)) }
             .filter { !($0.count == 1 && $0[0].trimmingCharacters(in: .whitespaces).isEmpty) }
@@ -229,6 +232,9 @@ public struct LabelImage: Sendable {
         return LabelImage(labels: labels, width: image.width, height: image.height)
     }
 }
+
+/// Largest pairs list or report read (1 GiB: millions of cases).
+let maxListBytes = 1 << 30
 
 /// Bytes a voxel that scoring a label image takes beyond its labels (masks and distance maps of one class).
 let scoringBytesPerVoxel = 16

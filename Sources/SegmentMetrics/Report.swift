@@ -200,8 +200,8 @@ public struct ScoreReport: Codable, Equatable, Sendable {
     /// Reads a report written by `json()`.
     public static func read(_ path: String) throws -> ScoreReport {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) }
-        catch { throw ReportError.unreadable(path: path, problem: FileManager.default.fileExists(atPath: path) ? "cannot read it" : "no such file") }
+        do { data = try readWholeFile(path, maxBytes: maxListBytes) }
+        catch let f as FileReadFailure { throw ReportError.unreadable(path: path, problem: f.reason) }
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do { return try d.decode(ScoreReport.self, from: data) }

@@ -54,7 +54,10 @@ extension RunReport {
     /// Reads the reports at `paths` and merges them (RunError, exit 3, for a file that is not a run report).
     public static func merge(paths: [String], toolVersion: String, commandLine: [String]) throws -> RunReport {
         let reports = try paths.map { path -> (path: String, report: RunReport) in
-            do { return (path, try RunReport.decode(Data(contentsOf: URL(fileURLWithPath: path)))) }
+            let data: Data
+            do { data = try readWholeFile(path, maxBytes: 1 << 30) }
+            catch let f as FileReadFailure { throw RunError.notARunReport(path, reason: f.reason) }
+            do { return (path, try RunReport.decode(data)) }
             catch { throw RunError.notARunReport(path, reason: "\(error)") }
         }
         return try merge(reports, toolVersion: toolVersion, commandLine: commandLine)

@@ -43,6 +43,9 @@ public struct RunOptions: Sendable, Codable {
     public var batch: Int = 4
     /// The memory one case may use for its image and outputs (--memory-limit).
     public var memoryLimit: MemoryBudget = .machineDefault
+    /// Segment the cases in this process rather than in a worker process (--in-process: for debuggers and
+    /// profilers; a crash then ends the run).
+    public var inProcess = false
     public var probabilities: String?
     public var overlay: String?
     public var overlaySlices: OverlaySlices = .auto

@@ -28,8 +28,8 @@ public struct RunFailure: SegmentError {
 
 public enum Runner {
     /// Runs `o`. Throws a SegmentError on failure (for a single case, that case's own error). `executable` is this
-    /// program, started as the cleanup guard and as the worker process that segments the cases; nil segments them
-    /// in this process, without a guard (for in-process callers).
+    /// program, started as the cleanup guard and as the worker process that segments the cases (unless
+    /// `o.inProcess`); nil segments them in this process, without a guard (for in-process callers).
     public static func run(_ o: RunOptions, executable: String?) throws {
         let started = Date()
         try o.validate()
@@ -60,7 +60,7 @@ public enum Runner {
         let progress = Progress(mode: Progress.mode(quiet: o.quiet), totalCases: plan.cases.count)
         let segment: (RunCase, inout CaseRecord) throws -> CaseScore?
         var workers: IsolatedCases? = nil
-        if let executable {
+        if let executable, !o.inProcess {
             let folders = plan.outputFolders.map(CasePlanner.canonical)
             workers = IsolatedCases(executable: executable,
                                     setup: WorkerSetup(options: o, model: modelPath, runID: AtomicFile.runID),

@@ -84,6 +84,10 @@ struct RunCommand: ParsableCommand {
             help: "Merge the run reports of a folder's shards (with --report FILE and/or --json) instead of running.")
     var mergeReports: [String] = []
 
+    @Flag(name: .customLong("in-process"),
+          help: "Segment in this process instead of a worker process (for debuggers and profilers): a crashing case then ends the run.")
+    var inProcess = false
+
     @Option(name: .customLong(String(CleanupGuard.flag.dropFirst(2))), help: .hidden)
     var cleanupGuard: String?
 
@@ -104,6 +108,7 @@ struct RunCommand: ParsableCommand {
         o.model = model
         if let threads { o.threads = threads }
         o.batch = batch
+        o.inProcess = inProcess
         if let memoryLimit {
             guard let budget = MemoryBudget(parsing: memoryLimit) else {
                 throw ValidationError("--memory-limit \(memoryLimit) is not a size: use bytes or K, M, G, T (e.g. 8G)")

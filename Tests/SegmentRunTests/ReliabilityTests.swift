@@ -95,6 +95,34 @@ final class ReliabilityTests: XCTestCase {
         return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
     }
 
+    // MARK: limits
+
+    /// The limits leave real images alone: a 4096 x 4096 picture is segmented under the default budget, and the
+    /// budget refuses it (exit 3, with the numbers, nothing written) when set below what it needs.
+    func testLargePictureWorksAndTheBudgetRefusesIt() throws {
+        let picture = dir.appendingPathComponent("big.png").path
+        try TestSupport.python("""
+            import sys, numpy as np
+            from PIL import Image
+            y, x = np.mgrid[0:4096, 0:4096]
+            Image.fromarray(((x ^ y) & 255).astype(np.uint8)).save(sys.argv[1])
+            """, [picture])
+        let mask = dir.appendingPathComponent("mask.png").path
+        let r = try RunFixtures.segment([picture, "-o", mask, "--model", band, "--png-values", "label"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try RunFixtures.pngValues(mask).width, 4096)
+        let small = dir.appendingPathComponent("small.png").path
+        let s = try RunFixtures.segment([picture, "-o", small, "--model", band, "--memory-limit", "64M"])
+        XCTAssertEqual(s.status, 3, s.stderr)
+        XCTAssertTrue(s.stderr.contains("more than the memory budget of 64.0 MiB"), s.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: small))
+        for bad in [["--threads", "5000"], ["--threads", "0"], ["--batch", "1000000"], ["--memory-limit", "8GB"]] {
+            let u = try RunFixtures.segment([picture, "-o", small, "--model", band] + bad)
+            XCTAssertEqual(u.status, 2, "\(bad): \(u.stderr)")
+            XCTAssertTrue(u.stderr.contains(bad[0]), u.stderr)
+        }
+    }
+
     // MARK: outputs
 
     /// A report sent to /dev/null or /dev/stdout is written into the device, which stays a device (a rename over it

@@ -61,7 +61,12 @@ func levenshtein(_ a: String, _ b: String) -> Int {
     return previous[b.count]
 }
 
-/// The candidate closest to `name` ("" when there is none).
+/// The candidate closest to `name` ("" when there is none). Names come from the file and may be any length, so
+/// only names up to `hintLength` bytes are compared: the work stays linear in the number of candidates.
 func closest(to name: String, in candidates: [String]) -> String {
-    candidates.map { ($0, levenshtein(name, $0)) }.min { $0.1 < $1.1 }?.0 ?? ""
+    guard name.utf8.count <= hintLength else { return "" }
+    return candidates.lazy.filter { $0.utf8.count <= hintLength }.map { ($0, levenshtein(name, $0)) }.min { $0.1 < $1.1 }?.0 ?? ""
 }
+
+/// Longer than any Swin-UNet key (the longest are about 60 bytes).
+let hintLength = 200

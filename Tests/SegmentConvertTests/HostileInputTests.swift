@@ -71,4 +71,68 @@ final class HostileInputTests: XCTestCase {
         let path = try write(le(json.utf8.count, 8) + Array(json.utf8), "deep.safetensors")
         assertRefused(path, "malformedArchive", "nests 21 levels of brackets")
     }
+
+    // MARK: configuration inference
+
+    func testIntegerSquareRootOfAnyInt() {
+        let r = 3_037_000_499                          // the largest root of an Int
+        XCTAssertEqual(integerSquareRoot(r * r), r)
+        XCTAssertNil(integerSquareRoot(r * r + 1))
+        XCTAssertNil(integerSquareRoot(Int.max))
+        XCTAssertEqual(integerSquareRoot(0), 0)
+        XCTAssertEqual(integerSquareRoot(169), 13)
+        XCTAssertNil(integerSquareRoot(-4))
+    }
+
+    func testBiasTableOfHugeEmptyShapeIsRefused() throws {
+        // (Int.max, 0): no elements, so no storage bounds the first dimension; its square root is taken.
+        var t = swinStart()
+        t[2] = HandTensor(name: "layers.0.blocks.0.attn.relative_position_bias_table", key: "2", numel: 0,
+                          shape: [Int.max, 0], stride: [0, 1])
+        let path = try write(torchZip(t), "table.pth")
+        assertRefused(path, "inconsistent", "layers.0.blocks.0.attn.relative_position_bias_table (9223372036854775807, 0) is not a ((2*window-1)^2, heads) table")
+    }
+
+    func testBlockIndicesAreDecimalDigits() throws {
+        XCTAssertNil(blockPosition("layers_up.-9223372036854775808.blocks.1.attn_mask", stages: 4))
+        XCTAssertNil(blockPosition("layers.+1.blocks.0.attn_mask", stages: 4))
+        XCTAssertNil(blockPosition("layers.01.blocks.0.attn_mask", stages: 4))
+        XCTAssertNil(blockPosition("layers.4.blocks.1.attn_mask", stages: 4))
+        XCTAssertTrue(blockPosition("layers_up.1.blocks.12.attn_mask", stages: 4)! == (2, 12))
+        // The same key in a checkpoint: an unknown key, named.
+        var t = swinStart()
+        t.append(HandTensor(name: "layers_up.-9223372036854775808.blocks.1.attn_mask", key: "9", numel: 0, shape: [0], stride: [1]))
+        let path = try write(torchZip(t), "index.pth")
+        assertRefused(path, "unknownKeys", "layers_up.-9223372036854775808.blocks.1.attn_mask", flags: ConfigFlags(imgSize: 16))
+    }
+
+    func testStagesAndBlocksAreBounded() throws {
+        let empty = { (name: String) in HandTensor(name: name, key: "9", numel: 0, shape: [0], stride: [1]) }
+        let stages = swinStart() + (1..<20).map { empty("layers.\($0).blocks.0.norm1.weight") }
+        assertRefused(try write(torchZip(stages), "stages.pth"), "invalidConfig", "it has more than 8 stages")
+        // 5,000 blocks: counted in one pass over the keys, and refused.
+        let blocks = swinStart() + (1..<5000).map { empty("layers.0.blocks.\($0).norm1.weight") }
+        assertRefused(try write(torchZip(blocks), "blocks.pth"), "invalidConfig", "stage 0 has 5000 blocks")
+    }
+
+    func testImageSizeIsBounded() throws {
+        // An empty patch embedding (in_chans 0) lets the patch size be anything: 2^20 here, so img_size 2^21.
+        var t = swinStart()
+        t[0] = HandTensor(name: "patch_embed.proj.weight", key: "0", numel: 0, shape: [8, 0, 1 << 20, 1 << 20], stride: [0, 0, 0, 0])
+        t.append(.dense("mask_token", key: "9", shape: [1, 4, 8]))
+        assertRefused(try write(torchZip(t), "patch.pth"), "invalidConfig", "mask_token (1, 4, 8) means an img_size beyond 65536")
+        // A flag is bounded the same way (exit 2).
+        let tiny = try TestSupport.fixture("convert/tiny/no-buffers.safetensors").path
+        assertRefused(tiny, "badOption", "beyond the largest input", exit: 2, flags: ConfigFlags(imgSize: 1 << 40))
+    }
+
+    func testLongNamesAreCutInMessages() throws {
+        var t = swinStart()
+        t.append(HandTensor(name: String(repeating: "x", count: 100_000), key: "9", numel: 0, shape: [0], stride: [1]))
+        let path = try write(torchZip(t), "long.pth")
+        assertRefused(path, "unknownKeys", "... (100000 bytes)", flags: ConfigFlags(imgSize: 16))
+        XCTAssertThrowsError(try Converter.prepare(try Checkpoint.open(path), flags: ConfigFlags(imgSize: 16))) { error in
+            XCTAssertLessThan("\(error)".count, 2000)
+        }
+    }
 }

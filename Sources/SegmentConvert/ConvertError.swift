@@ -20,6 +20,7 @@ public enum ConvertError: SegmentError, Equatable {
     // Tensors and the state dict.
     case badTensor(path: String, tensor: String, reason: String)
     case unsupportedDType(path: String, tensor: String, dtype: String)
+    case nonFinite(path: String, tensor: String, index: [Int], value: String, narrowed: Bool)
     case noStateDict(path: String, reason: String)
     case notSwinUNet(path: String, reason: String)
     case duplicateKey(path: String, key: String, sources: [String])
@@ -84,6 +85,10 @@ public enum ConvertError: SegmentError, Equatable {
             return "checkpoint \(path): tensor \(shown(tensor)) \(reason). Fetch the file again, or \(Self.resave)."
         case let .unsupportedDType(path, tensor, dtype):
             return "checkpoint \(path): tensor \(shown(tensor)) has dtype \(shown(dtype)); convert reads float32, float16, bfloat16, float64 and int64. Cast the model with model.float() and re-save it."
+        case let .nonFinite(path, tensor, index, value, narrowed):
+            let at = "[" + index.map(String.init).joined(separator: ", ") + "]"
+            let what = narrowed ? "\(value) at \(at), beyond the range of float32 (3.4e38), so a model cannot hold it" : "\(value) at \(at); a model's weights must be finite"
+            return "checkpoint \(path): tensor \(shown(tensor)) holds \(what). Training diverged or the file is damaged: convert an earlier checkpoint (an iter_N.pth saved before the loss became NaN), or fetch the file again."
         case let .noStateDict(path, reason):
             return "checkpoint \(path) holds no Swin-UNet state_dict: \(reason). Save it with torch.save(model.state_dict(), PATH) (a dict with the state_dict under \"model\" or \"state_dict\" works too)."
         case let .notSwinUNet(path, reason):

@@ -93,6 +93,27 @@ public struct SourceTensor {
         return true
     }
 
+    /// The storage index of element `i` (row-major over `shape`) of the view.
+    func storageIndex(ofElement i: Int) -> Int {
+        var rest = i, at = offset
+        for d in shape.indices.reversed() where shape[d] > 0 {
+            at += (rest % shape[d]) * strides[d]
+            rest /= shape[d]
+        }
+        return at
+    }
+
+    /// The multi-index of element `i` (row-major over `shape`), for messages.
+    func index(ofElement i: Int) -> [Int] {
+        var rest = i
+        var index = [Int](repeating: 0, count: shape.count)
+        for d in shape.indices.reversed() where shape[d] > 0 {
+            index[d] = rest % shape[d]
+            rest /= shape[d]
+        }
+        return index
+    }
+
     /// `element(i)` for the storage index i of every element of the view, in row-major order of `shape`.
     func map<T>(_ element: (Int) -> T) -> [T] {
         let n = count
@@ -150,6 +171,19 @@ public struct SourceTensor {
         default: return nil
         }
         return map { decode(bits($0, size)) }
+    }
+
+    /// Element `i` (row-major) exactly as stored, widened to Double, or nil when the tensor is not floating point:
+    /// tells a float64 value beyond float32's range from a stored inf in messages.
+    func storedValue(ofElement i: Int) -> Double? {
+        let at = storageIndex(ofElement: i)
+        switch type {
+        case .float32: return Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits(at, 4))))
+        case .float16: return Double(HalfFloat.float(f16: UInt16(truncatingIfNeeded: bits(at, 2))))
+        case .bfloat16: return Double(HalfFloat.float(bf16: UInt16(truncatingIfNeeded: bits(at, 2))))
+        case .float64: return Double(bitPattern: bits(at, 8))
+        default: return nil
+        }
     }
 
     /// The values of an int64 tensor, or nil for any other type.

@@ -6,6 +6,8 @@ struct SwinStateDict {
     /// Tensors by stripped name, and the names in checkpoint order.
     var tensors: [String: SourceTensor] = [:]
     var order: [String] = []
+    /// The name as saved (with its module./swin_unet. prefixes) of each stripped name, for messages.
+    var saved: [String: String] = [:]
     /// Names (as saved) of the training-only tensors dropped.
     var dropped: [String] = []
     /// AdvMIM's mask token (1, L, E), dropped but kept for inferring img_size.
@@ -20,7 +22,6 @@ struct SwinStateDict {
 
     init(_ checkpoint: Checkpoint) throws {
         let path = checkpoint.path
-        var source: [String: String] = [:]           // stripped name -> name as saved
         for (saved, tensor) in checkpoint.tensors {
             var name = Substring(saved)
             if name.hasPrefix("module.") { name = name.dropFirst("module.".count) }
@@ -31,8 +32,8 @@ struct SwinStateDict {
                 if key == "mask_token" { maskToken = tensor }
                 continue
             }
-            if let other = source[key] { throw ConvertError.duplicateKey(path: path, key: key, sources: [other, saved]) }
-            source[key] = saved
+            if let other = self.saved[key] { throw ConvertError.duplicateKey(path: path, key: key, sources: [other, saved]) }
+            self.saved[key] = saved
             tensors[key] = tensor
             order.append(key)
         }

@@ -135,4 +135,58 @@ final class HostileInputTests: XCTestCase {
             XCTAssertLessThan("\(error)".count, 2000)
         }
     }
+
+    // MARK: weights
+
+    func convert(_ bytes: [UInt8], dtype: DType = .f32) throws -> (String, Error?) {
+        let path = try write(bytes, "weights.safetensors")
+        var options = ConvertOptions()
+        options.dtype = dtype
+        let out = try TestSupport.temporaryDirectory(self).appendingPathComponent("m.segm").path
+        do { _ = try Converter.convert(checkpoint: path, to: out, options: options) } catch { return (path, error) }
+        return (path, nil)
+    }
+
+    func assertNonFinite(_ bytes: [UInt8], _ fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (path, error) = try convert(bytes)
+        guard let error else { return XCTFail("converted", file: file, line: line) }
+        XCTAssertEqual(caseName(error), "nonFinite", "\(error)", file: file, line: line)
+        XCTAssertEqual((error as? SegmentError)?.exitCode, .invalidInput, file: file, line: line)
+        XCTAssertTrue("\(error)".contains(path), "\(error)", file: file, line: line)
+        XCTAssertTrue("\(error)".contains(fragment), "expected \"\(fragment)\" in: \(error)", file: file, line: line)
+    }
+
+    func testNonFiniteWeightsNameTheirTensor() throws {
+        let fixture = "small/state_dict.safetensors"
+        try assertNonFinite(try editedSafetensors(fixture) { h, d in
+            try setFloat(h, &d, "swin_unet.layers.0.blocks.0.attn.qkv.weight", 17, .nan)
+        }, "tensor swin_unet.layers.0.blocks.0.attn.qkv.weight holds NaN at [2, 1]; a model's weights must be finite")
+        // A bias table's values reach the model through the dense bias: the table is named.
+        try assertNonFinite(try editedSafetensors(fixture) { h, d in
+            try setFloat(h, &d, "swin_unet.layers.1.blocks.0.attn.relative_position_bias_table", 5, -.infinity)
+        }, "tensor swin_unet.layers.1.blocks.0.attn.relative_position_bias_table holds -inf at [2, 1]")
+        // A float64 value beyond float32's range.
+        try assertNonFinite(try editedSafetensors(fixture) { h, d in
+            var info = try XCTUnwrap(h["swin_unet.norm.weight"] as? [String: Any])
+            let shape = try XCTUnwrap(info["shape"] as? [Int])
+            var values = [Double](repeating: 0.5, count: shape.reduce(1, *))
+            values[3] = 1e300
+            info["dtype"] = "F64"
+            info["data_offsets"] = [d.count, d.count + 8 * values.count]
+            values.withUnsafeBytes { d += $0 }
+            h["swin_unet.norm.weight"] = info
+        }, "tensor swin_unet.norm.weight holds 1e+300 at [3], beyond the range of float32")
+    }
+
+    func testWeightsBeyondF16AreAUsageErrorOfDtype() throws {
+        let bytes = try editedSafetensors("small/state_dict.safetensors") { h, d in
+            try setFloat(h, &d, "swin_unet.norm.weight", 2, 70000)
+        }
+        let (path, error) = try convert(bytes, dtype: .f16)
+        let e = try XCTUnwrap(error)
+        XCTAssertEqual(caseName(e), "badOption", "\(e)")
+        XCTAssertEqual((e as? SegmentError)?.exitCode, .usage)
+        XCTAssertTrue("\(e)".contains("--dtype f16: checkpoint \(path): norm.weight holds 70000.0"), "\(e)")
+        XCTAssertNil(try convert(bytes, dtype: .bf16).1, "bf16 holds 70000")
+    }
 }

@@ -154,10 +154,11 @@ public struct Checkpoint {
                 throw ConvertError.malformedPickle(path: path, reason: "the storage key list names \(item.kind) that no tensor uses", offset: position)
             }
             let record = heap.storages[s]
-            let numel = try reader.u64("the size of storage \(shown(key))")
-            guard numel == record.numel else {
-                throw ConvertError.malformedArchive(path: path, reason: "storage \(shown(key)) has \(numel) elements but its tensors say \(record.numel)")
+            let stored = try reader.uintLE(8, "the size of storage \(shown(key))")
+            guard stored == UInt64(record.numel) else {
+                throw ConvertError.malformedArchive(path: path, reason: "storage \(shown(key)) has \(stored) elements but its tensors say \(record.numel)")
             }
+            let numel = record.numel
             let (n, overflow) = numel.multipliedReportingOverflow(by: record.type.size)
             guard !overflow else { throw ConvertError.malformedArchive(path: path, reason: "storage \(shown(key)) is impossibly large") }
             storageBytes[s] = try reader.take(n, "storage \(shown(key)) (\(numel) \(record.type) elements)")

@@ -130,6 +130,26 @@ func torchZip(_ tensors: [HandTensor], storages: [String: [UInt8]] = [:], localO
     return storedZip(entries, localOffset: localOffset, embed: embed)
 }
 
+/// torch.save's legacy stream around a state_dict pickle: magic number, protocol 1001, sys_info, the state_dict,
+/// the storage keys, then per storage its element count (u64, `declared` overrides it by key) and its bytes (zeros).
+func torchLegacy(_ tensors: [HandTensor], declared: [String: UInt64] = [:]) -> [UInt8] {
+    var out: [UInt8] = [0x80, 0x02, 0x8A, 10] + Checkpoint.legacyMagic + [0x2E]     // LONG1 magic
+    out += [0x80, 0x02, 0x4D] + le(1001, 2) + [0x2E]                                  // BININT2 1001
+    out += [0x80, 0x02, 0x7D, 0x2E]                                                   // sys_info {}
+    out += PickleBytes.stateDict(tensors)
+    var keys: [HandTensor] = [], seen = Set<String>()
+    for t in tensors where seen.insert(t.key).inserted { keys.append(t) }
+    var list = PickleBytes()
+    list.bytes += [0x5D, 0x28]                                                         // EMPTY_LIST, MARK
+    keys.forEach { list.string($0.key) }
+    out += list.bytes + [0x65, 0x2E]                                                   // APPENDS, STOP
+    for t in keys {
+        let n = declared[t.key] ?? UInt64(t.numel)
+        out += (0..<8).map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) } + [UInt8](repeating: 0, count: t.numel * 4)
+    }
+    return out
+}
+
 /// The first keys a Swin-UNet's configuration is read from (embed 8, 1 input channel, patch 4, 4 classes, one
 /// stage of window 4 and one head), each with a storage of its own; tests add or replace keys.
 func swinStart() -> [HandTensor] {

@@ -18,6 +18,13 @@ final class HostileInputTests: XCTestCase {
         assertRefused(path, "badTensor", "has a storage of 4611686018427387904 float32 elements but entry archive/data/0 holds 16 bytes")
     }
 
+    func testLegacyStorageSizeIsReadUnsigned() throws {
+        // The legacy stream's u64 element count of storage 0 is 2^64 - 1 where the pickle says 128.
+        let path = try write(torchLegacy(swinStart(), declared: ["0": .max]), "legacy.pth")
+        assertRefused(path, "malformedArchive", "storage 0 has 18446744073709551615 elements but its tensors say 128")
+        XCTAssertEqual(try Checkpoint.open(try write(torchLegacy(swinStart()), "ok.pth")).tensors.count, 4, "the builder writes a valid stream")
+    }
+
     func testEmptyTensorWithHugeDimensionsIsRefused() throws {
         // Zero elements, but the other dimensions multiply beyond 2^63: every later product of them would trap.
         var t = swinStart()

@@ -84,7 +84,7 @@ public struct Checkpoint {
             switch text {
             case "little": bigEndian = false
             case "big": bigEndian = true
-            default: throw ConvertError.malformedArchive(path: path, reason: "entry \(order.name) says \"\(text)\", not little or big")
+            default: throw ConvertError.malformedArchive(path: path, reason: "entry \(order.name) says \"\(shown(text))\", not little or big")
             }
         }
         let heap = PickleHeap()
@@ -100,16 +100,18 @@ public struct Checkpoint {
             if storageBytes[record.storage] == nil {
                 let entryName = "\(archive)/data/\(storage.key)"
                 guard let entry = zip.byName[entryName] else {
-                    throw ConvertError.malformedArchive(path: path, reason: "tensor \(name) needs entry \(entryName), which is missing")
+                    throw ConvertError.malformedArchive(path: path, reason: "tensor \(shown(name)) needs entry \(shown(entryName)), which is missing")
                 }
                 let bytes = try zip.data(entry)
-                guard bytes.count == storage.numel * storage.type.size else {
-                    throw ConvertError.badTensor(path: path, tensor: name, reason: "has a storage of \(storage.numel) \(storage.type) elements but entry \(entryName) holds \(bytes.count) bytes")
+                // numel comes from the pickle: the product is checked, an overflowing one matches no entry.
+                let (size, overflow) = storage.numel.multipliedReportingOverflow(by: storage.type.size)
+                guard !overflow, bytes.count == size else {
+                    throw ConvertError.badTensor(path: path, tensor: name, reason: "has a storage of \(storage.numel) \(storage.type) elements but entry \(shown(entryName)) holds \(bytes.count) bytes")
                 }
                 storageBytes[record.storage] = bytes
             }
-            return (name, SourceTensor(type: storage.type, shape: record.shape, strides: record.strides, offset: record.offset,
-                                       storage: storageBytes[record.storage]!, bigEndian: bigEndian, owner: file))
+            return (name, try SourceTensor(name: name, path: path, type: storage.type, shape: record.shape, strides: record.strides,
+                                           offset: record.offset, storage: storageBytes[record.storage]!, bigEndian: bigEndian, owner: file))
         }
         return (nesting, tensors)
     }
@@ -152,22 +154,23 @@ public struct Checkpoint {
                 throw ConvertError.malformedPickle(path: path, reason: "the storage key list names \(item.kind) that no tensor uses", offset: position)
             }
             let record = heap.storages[s]
-            let numel = try reader.u64("the size of storage \(key)")
-            guard numel == record.numel else {
-                throw ConvertError.malformedArchive(path: path, reason: "storage \(key) has \(numel) elements but its tensors say \(record.numel)")
+            let stored = try reader.uintLE(8, "the size of storage \(shown(key))")
+            guard stored == UInt64(record.numel) else {
+                throw ConvertError.malformedArchive(path: path, reason: "storage \(shown(key)) has \(stored) elements but its tensors say \(record.numel)")
             }
+            let numel = record.numel
             let (n, overflow) = numel.multipliedReportingOverflow(by: record.type.size)
-            guard !overflow else { throw ConvertError.malformedArchive(path: path, reason: "storage \(key) is impossibly large") }
-            storageBytes[s] = try reader.take(n, "storage \(key) (\(numel) \(record.type) elements)")
+            guard !overflow else { throw ConvertError.malformedArchive(path: path, reason: "storage \(shown(key)) is impossibly large") }
+            storageBytes[s] = try reader.take(n, "storage \(shown(key)) (\(numel) \(record.type) elements)")
         }
         let (nesting, selected) = try selectStateDict(root, heap, path)
         let tensors = try selected.map { (name, t) -> (name: String, tensor: SourceTensor) in
             let record = heap.tensors[t]
             guard let storage = storageBytes[record.storage] else {
-                throw ConvertError.malformedArchive(path: path, reason: "tensor \(name)'s storage \(heap.storages[record.storage].key) is not in the storage list")
+                throw ConvertError.malformedArchive(path: path, reason: "tensor \(shown(name))'s storage \(shown(heap.storages[record.storage].key)) is not in the storage list")
             }
-            return (name, SourceTensor(type: heap.storages[record.storage].type, shape: record.shape, strides: record.strides,
-                                       offset: record.offset, storage: storage, bigEndian: false, owner: file))
+            return (name, try SourceTensor(name: name, path: path, type: heap.storages[record.storage].type, shape: record.shape,
+                                           strides: record.strides, offset: record.offset, storage: storage, bigEndian: false, owner: file))
         }
         return (nesting, tensors)
     }
@@ -184,7 +187,7 @@ public struct Checkpoint {
             try zip(d.keys, d.values).map { k, v in
                 guard case .string(let name) = k else { throw ConvertError.noStateDict(path: path, reason: "\(prefix)a key is \(k.kind), not a string") }
                 guard case .tensor(let t) = v else {
-                    throw ConvertError.noStateDict(path: path, reason: "\(prefix)\(name) holds \(v.kind), not a tensor")
+                    throw ConvertError.noStateDict(path: path, reason: "\(prefix)\(shown(name)) holds \(v.kind), not a tensor")
                 }
                 return (name, t)
             }

@@ -31,19 +31,29 @@ func listText(_ v: [Int]) -> String { v.map(String.init).joined(separator: ",") 
 
 /// The stage a block prefix belongs to: `layers.i.blocks.j.` is stage i, `layers_up.k.blocks.j.` stage L-1-k.
 /// Returns (stage, j), or nil for a name that is not inside a block.
+/// Returns (stage, j), or nil for a name that is not inside a block of stages 0..<L.
 func blockPosition(_ name: String, stages L: Int) -> (stage: Int, block: Int)? {
     let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count >= 5, parts[2] == "blocks", let k = Int(parts[1]), let j = Int(parts[3]) else { return nil }
+    guard parts.count >= 5, parts[2] == "blocks", let k = index(parts[1]), let j = index(parts[3]), k < L else { return nil }
     if parts[0] == "layers" { return (k, j) }
     if parts[0] == "layers_up" { return (L - 1 - k, j) }
     return nil
 }
 
+/// A module index as PyTorch writes it in a key ("0", "12"): decimal digits only, no sign or leading zero, so
+/// every key names one index and "layers.-1" or "layers.+0" match nothing.
+func index(_ part: Substring) -> Int? {
+    let digits = part.utf8
+    guard (1...9).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }), digits.count == 1 || digits.first != 0x30 else { return nil }
+    return Int(part)
+}
+
 func integerSquareRoot(_ n: Int) -> Int? {
     guard n >= 0 else { return nil }
-    var r = Int(Double(n).squareRoot())
+    // The root of any Int is below 2^32, so r * r never overflows once r is clamped to that.
+    var r = min(Int(Double(n).squareRoot()), 3_037_000_499)
     while r * r > n { r -= 1 }
-    while (r + 1) * (r + 1) <= n { r += 1 }
+    while r < 3_037_000_499 && (r + 1) * (r + 1) <= n { r += 1 }
     return r * r == n ? r : nil
 }
 
@@ -52,6 +62,10 @@ extension SwinStateDict {
     /// windows of 7 to 16).
     static let maxStages = 8
     static let maxWindow = 64
+    /// Blocks per stage (Swin-L has 18): bounds the tensor list built from the configuration.
+    static let maxBlocks = 64
+    /// Input side in pixels (AdvMIM trains at 224).
+    static let maxImageSize = 1 << 16
 
     func inferConfig(flags: ConfigFlags, path: String) throws -> SwinUNetConfig {
         func tensor(_ key: String) throws -> SourceTensor {
@@ -67,6 +81,9 @@ extension SwinStateDict {
             }
         }
 
+        if let given = flags.imgSize, given > Self.maxImageSize {
+            throw ConvertError.badOption(flag: "--img-size", reason: "gives \(given) for checkpoint \(path), beyond the largest input convert builds a model for (\(Self.maxImageSize))")
+        }
         let pe = try tensor("patch_embed.proj.weight")
         guard pe.shape.count == 4, pe.shape[2] == pe.shape[3], pe.shape[2] > 0, pe.shape[0] > 0 else {
             throw ConvertError.inconsistent(path: path, reason: "\(evidence("patch_embed.proj.weight")) is not a patch embedding (embed_dim, in_chans, P, P)")
@@ -78,19 +95,29 @@ extension SwinStateDict {
         }
         let numClasses = head.shape[0]
 
-        // Stages and blocks, from the key names.
-        func hasPrefix(_ p: String) -> Bool { order.contains { $0.hasPrefix(p) } }
+        // Stages and blocks, from the key names: stage i exists when a key starts with layers.i., and has the blocks
+        // layers.i.blocks.0. ... up to the first missing one. One pass over the keys (a file may hold millions).
+        var stagesSeen = Set<Int>(), blocksSeen = Set<[Int]>()
+        for key in order where key.hasPrefix("layers.") {
+            let parts = key.split(separator: ".", maxSplits: 4, omittingEmptySubsequences: false)
+            guard parts.count >= 3, let i = index(parts[1]) else { continue }
+            stagesSeen.insert(i)
+            if parts.count >= 5, parts[2] == "blocks", let j = index(parts[3]) { blocksSeen.insert([i, j]) }
+        }
         var depths: [Int] = []
-        while hasPrefix("layers.\(depths.count).") {
+        while stagesSeen.contains(depths.count) {
+            guard depths.count < Self.maxStages else {
+                throw ConvertError.invalidConfig(path: path, problems: ["it has more than \(Self.maxStages) stages (layers.0 ... layers.\(Self.maxStages) and on); a Swin-UNet has at most \(Self.maxStages)"])
+            }
             var j = 0
-            while hasPrefix("layers.\(depths.count).blocks.\(j).") { j += 1 }
+            while blocksSeen.contains([depths.count, j]) { j += 1 }
+            guard j <= Self.maxBlocks else {
+                throw ConvertError.invalidConfig(path: path, problems: ["stage \(depths.count) has \(j) blocks (layers.\(depths.count).blocks.0 ... \(j - 1)); convert supports up to \(Self.maxBlocks) per stage"])
+            }
             depths.append(j)
         }
         guard !depths.isEmpty else {
             throw ConvertError.missingKeys(path: path, keys: ["layers.0.blocks.0.norm1.weight"], closest: [""], total: 1)
-        }
-        guard depths.count <= Self.maxStages else {
-            throw ConvertError.invalidConfig(path: path, problems: ["it has \(depths.count) stages (layers.0 ... layers.\(depths.count - 1)); a Swin-UNet has at most \(Self.maxStages)"])
         }
 
         // Heads and windows, from each stage's first bias table.
@@ -115,13 +142,25 @@ extension SwinStateDict {
         }
         let mlpRatio = Double(fc1.shape[0]) / Double(E)
 
-        // img_size: every source that tells it must agree.
+        // img_size: every source that tells it must agree. Its factors come from shapes (P from a patch embedding
+        // that may be empty, so unbounded): multiplied with overflow checks.
+        func imageSize(_ factors: [Int], _ why: String) throws -> Int {
+            var size = 1
+            for f in factors {
+                let (p, overflow) = size.multipliedReportingOverflow(by: f)
+                guard !overflow, p <= Self.maxImageSize else {
+                    throw ConvertError.invalidConfig(path: path, problems: ["\(why) means an img_size beyond \(Self.maxImageSize)"])
+                }
+                size = p
+            }
+            return size
+        }
         var sizes: [(img: Int, evidence: String)] = []
         if let token = maskToken {
             guard token.shape.count == 3, token.shape[0] == 1, token.shape[2] == E, let side = integerSquareRoot(token.shape[1]) else {
                 throw ConvertError.inconsistent(path: path, reason: "mask_token \(shapeText(token.shape)) is not (1, tokens, \(E)) with a square token grid")
             }
-            sizes.append((side * P, "mask_token \(shapeText(token.shape))"))
+            try sizes.append((imageSize([side, P], "mask_token \(shapeText(token.shape))"), "mask_token \(shapeText(token.shape))"))
         }
         for key in order where key.hasSuffix(".attn_mask") {
             guard let (s, _) = blockPosition(key, stages: depths.count), s >= 0, s < depths.count else { continue }   // an unknown key, reported later
@@ -129,10 +168,11 @@ extension SwinStateDict {
             guard t.shape.count == 3, t.shape[1] == N, t.shape[2] == N, let side = integerSquareRoot(t.shape[0]) else {
                 throw ConvertError.inconsistent(path: path, reason: "\(evidence(key)) is not (windows, \(N), \(N)) with a square grid of windows, as the stage's window \(windows[s]) needs")
             }
-            sizes.append((((side * windows[s]) << s) * P, evidence(key)))
+            try sizes.append((imageSize([side, windows[s], 1 << s, P], evidence(key)), evidence(key)))
         }
         for (s, ws) in windows.enumerated() where ws < largestWindow {
-            sizes.append(((ws << s) * P, "\(evidence("layers.\(s).blocks.0.attn.relative_position_bias_table")), a stage of one \(ws)x\(ws) window"))
+            let why = "\(evidence("layers.\(s).blocks.0.attn.relative_position_bias_table")), a stage of one \(ws)x\(ws) window"
+            try sizes.append((imageSize([ws, 1 << s, P], why), why))
         }
         if let a = sizes.first, let b = sizes.first(where: { $0.img != a.img }) {
             throw ConvertError.inconsistent(path: path, reason: "\(a.evidence) means img_size \(a.img) but \(b.evidence) means \(b.img)")

@@ -20,6 +20,7 @@ public enum ConvertError: SegmentError, Equatable {
     // Tensors and the state dict.
     case badTensor(path: String, tensor: String, reason: String)
     case unsupportedDType(path: String, tensor: String, dtype: String)
+    case nonFinite(path: String, tensor: String, index: [Int], value: String, narrowed: Bool)
     case noStateDict(path: String, reason: String)
     case notSwinUNet(path: String, reason: String)
     case duplicateKey(path: String, key: String, sources: [String])
@@ -53,7 +54,7 @@ public enum ConvertError: SegmentError, Equatable {
         func shape(_ s: [Int]) -> String { "(" + s.map(String.init).joined(separator: ", ") + (s.count == 1 ? ",)" : ")") }
         func listed(_ keys: [String], _ closest: [String], _ total: Int, _ hintWord: String) -> String {
             var parts: [String] = []
-            for (k, c) in zip(keys, closest) { parts.append(c.isEmpty ? k : "\(k) (\(hintWord) \(c))") }
+            for (k, c) in zip(keys, closest) { parts.append(c.isEmpty ? shown(k) : "\(shown(k)) (\(hintWord) \(c))") }
             let more = total > keys.count ? " and \(total - keys.count) more" : ""
             return parts.joined(separator: ", ") + more
         }
@@ -75,21 +76,25 @@ public enum ConvertError: SegmentError, Equatable {
         case let .refusedGlobal(path, name):
             var hint = "convert reads only state_dicts of tensors and never runs code from a checkpoint"
             if name.hasPrefix("__torch__") { hint += "; this looks like a TorchScript archive (torch.jit.save)" }
-            return "checkpoint \(path) refers to the Python global \(name), which a state_dict does not need: refusing it (\(hint)). If you trust the file, \(Self.resave)."
+            return "checkpoint \(path) refers to the Python global \(shown(name)), which a state_dict does not need: refusing it (\(hint)). If you trust the file, \(Self.resave)."
         case let .refusedOpcode(path, opcode, offset):
             return "checkpoint \(path): the pickle uses opcode \(opcode) at byte \(offset), which a state_dict does not need: refusing it. If you trust the file, \(Self.resave)."
         case let .malformedPickle(path, reason, offset):
             return "checkpoint \(path): invalid pickle at byte \(offset): \(reason). Fetch the file again, or \(Self.resave)."
         case let .badTensor(path, tensor, reason):
-            return "checkpoint \(path): tensor \(tensor) \(reason). Fetch the file again, or \(Self.resave)."
+            return "checkpoint \(path): tensor \(shown(tensor)) \(reason). Fetch the file again, or \(Self.resave)."
         case let .unsupportedDType(path, tensor, dtype):
-            return "checkpoint \(path): tensor \(tensor) has dtype \(dtype); convert reads float32, float16, bfloat16, float64 and int64. Cast the model with model.float() and re-save it."
+            return "checkpoint \(path): tensor \(shown(tensor)) has dtype \(shown(dtype)); convert reads float32, float16, bfloat16, float64 and int64. Cast the model with model.float() and re-save it."
+        case let .nonFinite(path, tensor, index, value, narrowed):
+            let at = "[" + index.map(String.init).joined(separator: ", ") + "]"
+            let what = narrowed ? "\(value) at \(at), beyond the range of float32 (3.4e38), so a model cannot hold it" : "\(value) at \(at); a model's weights must be finite"
+            return "checkpoint \(path): tensor \(shown(tensor)) holds \(what). Training diverged or the file is damaged: convert an earlier checkpoint (an iter_N.pth saved before the loss became NaN), or fetch the file again."
         case let .noStateDict(path, reason):
             return "checkpoint \(path) holds no Swin-UNet state_dict: \(reason). Save it with torch.save(model.state_dict(), PATH) (a dict with the state_dict under \"model\" or \"state_dict\" works too)."
         case let .notSwinUNet(path, reason):
             return "checkpoint \(path) is not a Swin-UNet: \(reason)."
         case let .duplicateKey(path, key, sources):
-            return "checkpoint \(path): keys \(sources.joined(separator: " and ")) both name \(key) once the module./swin_unet. prefixes are removed. Keep one of them and re-save."
+            return "checkpoint \(path): keys \(sources.map(shown).joined(separator: " and ")) both name \(shown(key)) once the module./swin_unet. prefixes are removed. Keep one of them and re-save."
         case let .unknownKeys(path, keys, closest, total):
             return "checkpoint \(path) has \(total) key(s) a Swin-UNet of its inferred configuration does not have: \(listed(keys, closest, total, "closest expected:")). Check it is the Swin-UNet's checkpoint and that --depths/--heads/--img-size are right."
         case let .missingKeys(path, keys, closest, total):
@@ -116,4 +121,12 @@ public enum ConvertError: SegmentError, Equatable {
             return "cannot write output \(path): \(reason). Create the folder or choose another output path."
         }
     }
+}
+
+/// A name from the file as a message shows it: names can be any length, so long ones are cut (a Swin-UNet key is
+/// about 60 bytes).
+func shown(_ name: String) -> String {
+    let limit = 120
+    guard name.count > limit else { return name }
+    return name.prefix(limit) + "... (\(name.utf8.count) bytes)"
 }

@@ -49,8 +49,16 @@ public struct ConvertedModel {
     public func forEachTensor(_ body: (TensorSpec, [Float]) throws -> Void) throws {
         let L = config.numLayers
         func floats(_ key: String) throws -> [Float] {
-            let t = stateDict.tensors[key]!
-            guard let v = t.floats() else { throw ConvertError.unsupportedDType(path: checkpoint.path, tensor: key, dtype: t.type.rawValue) }
+            let t = stateDict.tensors[key]!, saved = stateDict.saved[key] ?? key
+            guard let v = t.floats() else { throw ConvertError.unsupportedDType(path: checkpoint.path, tensor: saved, dtype: t.type.rawValue) }
+            // Weights must be finite: one NaN or inf (training diverged, or the file is damaged) spreads through
+            // every output. Checked on the values about to be written, once per source tensor; a float64 value
+            // beyond float32's range becomes inf here and is refused the same way.
+            if let i = v.firstIndex(where: { !$0.isFinite }) {
+                let stored = t.storedValue(ofElement: i) ?? Double(v[i])
+                throw ConvertError.nonFinite(path: checkpoint.path, tensor: saved, index: t.index(ofElement: i),
+                                             value: stored.isNaN ? "NaN" : "\(stored)", narrowed: stored.isFinite)
+            }
             return v
         }
         for spec in config.expectedTensors() {
@@ -68,6 +76,17 @@ public struct ConvertedModel {
             } else {
                 try body(spec, try floats(name))
             }
+        }
+    }
+}
+
+extension DType {
+    /// `value` (finite) rounds to a finite value of this storage type.
+    func holds(_ value: Float) -> Bool {
+        switch self {
+        case .f32: return true
+        case .f16: return HalfFloat.f16Bits(value) & 0x7FFF < 0x7C00
+        case .bf16: return HalfFloat.bf16Bits(value) & 0x7FFF < 0x7F80
         }
     }
 }
@@ -177,7 +196,14 @@ public enum Converter {
                                      sourceSHA256: checkpoint.sha256, converterVersion: options.converterVersion,
                                      provenance: options.provenance)
         var writer = ModelFileWriter(metadata: metadata)
-        try model.forEachTensor { spec, values in try writer.add(spec.name, shape: spec.shape, values: values, dtype: options.dtype) }
+        try model.forEachTensor { spec, values in
+            // Finite float32 values beyond the range of --dtype f16/bf16 would be stored as inf: the flag, not the
+            // checkpoint, is at fault (f32 holds them).
+            if let i = values.firstIndex(where: { !options.dtype.holds($0) }) {
+                throw ConvertError.badOption(flag: "--dtype \(options.dtype.rawValue)", reason: "checkpoint \(path): \(spec.name) holds \(values[i]), beyond the range of \(options.dtype.rawValue) (largest \(options.dtype == .f16 ? "65504" : "3.39e38")); store the model with --dtype f32")
+            }
+            try writer.add(spec.name, shape: spec.shape, values: values, dtype: options.dtype)
+        }
         try writer.write(to: output)
         let specs = config.expectedTensors()
         return ConvertReport(format: checkpoint.format, nesting: checkpoint.nesting, sha256: checkpoint.sha256, metadata: metadata,

@@ -12,9 +12,9 @@
 // could call it; opcodes that build arbitrary objects (INST, OBJ, NEWOBJ, EXT*, PERSID ...) are refused too.
 // Nothing is ever executed: "calling" an approved global builds a record in `PickleHeap`.
 //
-// Bounds: every length is checked against the remaining input before use; the values created (stack pushes and
-// memo entries) are counted and capped at `maxValues` and at the pickle's byte length, so memory stays linear in the
-// input; containers live in the heap and are referred to by index, so no value owns another and nothing recurses.
+// Bounds: every length is checked against the remaining input before use; the values created (stack pushes, memo
+// entries and marks) are counted and capped at `maxValues` and at the pickle's byte length, so memory stays linear in
+// the input; containers live in the heap and are referred to by index, so no value owns another and nothing recurses.
 
 /// The element type of a storage (torch.<T>Storage) or a safetensors dtype.
 public enum ElementType: String, CaseIterable, Sendable {
@@ -176,9 +176,14 @@ struct Unpickler {
 
     // MARK: stack
 
-    private mutating func push(_ v: PickleValue) throws {
+    /// Counts one more value (stack push, memo entry or mark) against the budget.
+    private mutating func spend() throws {
         created += 1
         guard created <= budget else { throw malformed("more than \(budget) objects; a state_dict needs far fewer") }
+    }
+
+    private mutating func push(_ v: PickleValue) throws {
+        try spend()
         stack.append(v)
     }
 
@@ -205,8 +210,7 @@ struct Unpickler {
     }
 
     private mutating func memoize(_ index: Int) throws {
-        created += 1
-        guard created <= budget else { throw malformed("more than \(budget) objects; a state_dict needs far fewer") }
+        try spend()
         memo[index] = try top()
     }
 
@@ -271,7 +275,7 @@ struct Unpickler {
                 try reader.require(n, "a frame of \(n) bytes")
             case 0x2E:                                                  // STOP
                 return try pop()
-            case 0x28: marks.append(stack.count)                        // MARK
+            case 0x28: try spend(); marks.append(stack.count)           // MARK
             case 0x30: _ = try pop()                                    // POP
             case 0x31: _ = try popMark()                                // POP_MARK
             case 0x32: try push(try top())                              // DUP
@@ -437,21 +441,10 @@ struct Unpickler {
         let shape = try ints(size, "a tensor's size"), strides = try ints(stride, "a tensor's stride")
         guard shape.count == strides.count else { throw malformed("a tensor's size has \(shape.count) dimensions but its stride \(strides.count)") }
         let record = heap.storages[s]
-        // The last element the view reads must lie inside the storage (checked without overflow).
-        var numel = 1, last = off
-        for (n, st) in zip(shape, strides) {
-            let (p, o1) = numel.multipliedReportingOverflow(by: n)
-            guard !o1 else { throw malformed("a tensor's size \(shape) overflows") }
-            numel = p
-            if n > 0 {
-                let (step, o2) = (n - 1).multipliedReportingOverflow(by: st)
-                let (l, o3) = last.addingReportingOverflow(step)
-                guard !o2, !o3 else { throw malformed("a tensor's stride \(strides) overflows") }
-                last = l
-            }
-        }
-        if numel > 0 && last >= record.numel {
-            throw malformed("a tensor view (offset \(off), size \(shape), stride \(strides)) reads element \(last) of storage \(record.key), which has \(record.numel)")
+        // Checked here against the size the persistent id declares (so a bad view is reported at its opcode), and
+        // again when the tensor is bound to its bytes, against the bytes the file holds.
+        if let problem = SourceTensor.viewProblem(shape: shape, strides: strides, offset: off, elements: record.numel) {
+            throw malformed("a tensor of storage \(shown(record.key)) \(problem)")
         }
         heap.tensors.append(TensorRecord(storage: s, offset: off, shape: shape, strides: strides))
         return .tensor(heap.tensors.count - 1)
@@ -470,13 +463,13 @@ struct Unpickler {
         }
         if t.count == 6 {
             guard case .none = t[5] else {
-                throw malformed("storage \(key) is a view of another storage (pre-0.4 PyTorch); re-save the checkpoint")
+                throw malformed("storage \(shown(key)) is a view of another storage (pre-0.4 PyTorch); re-save the checkpoint")
             }
         }
         if let existing = heap.storageByKey[key] {
             let e = heap.storages[existing]
             guard e.type == type, e.numel == numel else {
-                throw malformed("storage \(key) is named as \(e.numel) \(e.type) and as \(numel) \(type)")
+                throw malformed("storage \(shown(key)) is named as \(e.numel) \(e.type) and as \(numel) \(type)")
             }
             return .storage(existing)
         }

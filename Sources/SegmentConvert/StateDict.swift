@@ -6,6 +6,8 @@ struct SwinStateDict {
     /// Tensors by stripped name, and the names in checkpoint order.
     var tensors: [String: SourceTensor] = [:]
     var order: [String] = []
+    /// The name as saved (with its module./swin_unet. prefixes) of each stripped name, for messages.
+    var saved: [String: String] = [:]
     /// Names (as saved) of the training-only tensors dropped.
     var dropped: [String] = []
     /// AdvMIM's mask token (1, L, E), dropped but kept for inferring img_size.
@@ -20,7 +22,6 @@ struct SwinStateDict {
 
     init(_ checkpoint: Checkpoint) throws {
         let path = checkpoint.path
-        var source: [String: String] = [:]           // stripped name -> name as saved
         for (saved, tensor) in checkpoint.tensors {
             var name = Substring(saved)
             if name.hasPrefix("module.") { name = name.dropFirst("module.".count) }
@@ -31,8 +32,8 @@ struct SwinStateDict {
                 if key == "mask_token" { maskToken = tensor }
                 continue
             }
-            if let other = source[key] { throw ConvertError.duplicateKey(path: path, key: key, sources: [other, saved]) }
-            source[key] = saved
+            if let other = self.saved[key] { throw ConvertError.duplicateKey(path: path, key: key, sources: [other, saved]) }
+            self.saved[key] = saved
             tensors[key] = tensor
             order.append(key)
         }
@@ -61,7 +62,12 @@ func levenshtein(_ a: String, _ b: String) -> Int {
     return previous[b.count]
 }
 
-/// The candidate closest to `name` ("" when there is none).
+/// The candidate closest to `name` ("" when there is none). Names come from the file and may be any length, so
+/// only names up to `hintLength` bytes are compared: the work stays linear in the number of candidates.
 func closest(to name: String, in candidates: [String]) -> String {
-    candidates.map { ($0, levenshtein(name, $0)) }.min { $0.1 < $1.1 }?.0 ?? ""
+    guard name.utf8.count <= hintLength else { return "" }
+    return candidates.lazy.filter { $0.utf8.count <= hintLength }.map { ($0, levenshtein(name, $0)) }.min { $0.1 < $1.1 }?.0 ?? ""
 }
+
+/// Longer than any Swin-UNet key (the longest are about 60 bytes).
+let hintLength = 200

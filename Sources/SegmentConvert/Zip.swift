@@ -12,6 +12,8 @@ struct ZipEntry {
     let compressedSize: Int
     let size: Int
     let localHeaderOffset: Int
+    /// Where the entry's local header and data must end: the next entry's local header, or the central directory.
+    var limit = 0
 }
 
 struct ZipArchive {
@@ -89,22 +91,37 @@ struct ZipArchive {
             let nameBytes = try c.take(nameLength, "an entry name")
             guard let name = String(validating: nameBytes, as: UTF8.self) else { throw corrupt("an entry name is not UTF-8") }
             // The zip64 extra field holds, in this order, the 32-bit fields that are saturated.
-            var e = ByteReader(try c.take(extraLength, "the extra field of \(name)")) { corrupt("the extra field of \(name) is cut short (\($0))") }
+            var e = ByteReader(try c.take(extraLength, "the extra field of \(shown(name))")) { corrupt("the extra field of \(shown(name)) is cut short (\($0))") }
             while e.remaining >= 4 {
                 let id = try e.u16("an extra id"), size = try e.u16("an extra size")
-                var x = ByteReader(try e.take(size, "an extra block")) { corrupt("the zip64 field of \(name) is cut short (\($0))") }
+                var x = ByteReader(try e.take(size, "an extra block")) { corrupt("the zip64 field of \(shown(name)) is cut short (\($0))") }
                 guard id == 0x0001 else { continue }
                 if usize == 0xFFFF_FFFF { usize = try x.u64("the zip64 size") }
                 if csize == 0xFFFF_FFFF { csize = try x.u64("the zip64 compressed size") }
                 if offset == 0xFFFF_FFFF { offset = try x.u64("the zip64 offset") }
             }
-            try c.skip(commentLength, "the comment of \(name)")
-            guard startDisk == 0 || startDisk == 0xFFFF else { throw corrupt("entry \(name) is on another disk") }
-            guard usize >= 0, csize >= 0, offset >= 0 else { throw corrupt("entry \(name) has sizes or an offset beyond 2^63") }
+            try c.skip(commentLength, "the comment of \(shown(name))")
+            guard startDisk == 0 || startDisk == 0xFFFF else { throw corrupt("entry \(shown(name)) is on another disk") }
+            guard usize >= 0, csize >= 0, offset >= 0 else { throw corrupt("entry \(shown(name)) has sizes or an offset beyond 2^63") }
             let entry = ZipEntry(name: name, flags: flags, method: method, crc32: crc, compressedSize: csize, size: usize,
                                  localHeaderOffset: offset)
-            guard byName[name] == nil else { throw corrupt("entry \(name) appears twice") }
+            guard byName[name] == nil else { throw corrupt("entry \(shown(name)) appears twice") }
             list.append(entry); byName[name] = entry
+        }
+        // Entries must not overlap: each one's local header and data end before the next local header (a second
+        // entry inside another's data would alias its bytes). Two entries at one offset are refused outright.
+        let offsets = list.map(\.localHeaderOffset).sorted()
+        var next: [Int: Int] = [:]
+        for (a, b) in zip(offsets, offsets.dropFirst()) {
+            if a == b {
+                let same = list.filter { $0.localHeaderOffset == a }.map(\.name)
+                throw corrupt("entries \(same[0]) and \(same[1]) share the local header at byte \(a)")
+            }
+            next[a] = b
+        }
+        for i in list.indices {
+            list[i].limit = min(next[list[i].localHeaderOffset] ?? cdOffset, cdOffset)
+            byName[list[i].name] = list[i]
         }
         entries = list
         self.byName = byName
@@ -115,12 +132,15 @@ struct ZipArchive {
     /// the file and its CRC-32.
     func data(_ entry: ZipEntry) throws -> UnsafeRawBufferPointer {
         let path = file.path, name = entry.name
-        func corrupt(_ reason: String) -> ConvertError { .malformedArchive(path: path, reason: "entry \(name) \(reason)") }
+        func corrupt(_ reason: String) -> ConvertError { .malformedArchive(path: path, reason: "entry \(shown(name)) \(reason)") }
         guard entry.flags & 1 == 0 else { throw corrupt("is encrypted") }
         guard entry.method == 0 else { throw ConvertError.compressedEntry(path: path, entry: name, method: entry.method) }
         guard entry.compressedSize == entry.size else { throw corrupt("is stored but its sizes differ (\(entry.compressedSize) and \(entry.size))") }
-        var r = ByteReader(file.bytes, from: entry.localHeaderOffset, to: centralDirectoryOffset) { _ in
-            ConvertError.truncated(path: path, what: "zip entry \(name) starts at byte \(entry.localHeaderOffset), past the end of the archive's data (\(centralDirectoryOffset) bytes)")
+        let overlaps = entry.limit < centralDirectoryOffset
+        var r = ByteReader(file.bytes, from: entry.localHeaderOffset, to: entry.limit) { _ in
+            overlaps
+                ? corrupt("has a local header at byte \(entry.localHeaderOffset) that runs into the next entry at byte \(entry.limit) (the entries overlap)")
+                : ConvertError.truncated(path: path, what: "zip entry \(shown(name)) starts at byte \(entry.localHeaderOffset), past the end of the archive's data (\(centralDirectoryOffset) bytes)")
         }
         guard try r.uintLE(4, "a local header") == 0x0403_4B50 else { throw corrupt("has no local header at byte \(entry.localHeaderOffset)") }
         try r.skip(22, "a local header")
@@ -129,8 +149,11 @@ struct ZipArchive {
         guard localName.elementsEqual(name.utf8) else { throw corrupt("has a different name in its local header") }
         try r.skip(extraLength, "a local header")
         let start = r.position
+        guard entry.size <= centralDirectoryOffset - start else {
+            throw ConvertError.truncated(path: path, what: "zip entry \(shown(name)) claims \(entry.size) bytes at byte \(start), past the end of the archive's data (\(centralDirectoryOffset) bytes)")
+        }
         guard entry.size <= r.remaining else {
-            throw ConvertError.truncated(path: path, what: "zip entry \(name) claims \(entry.size) bytes at byte \(start), past the end of the archive's data (\(centralDirectoryOffset) bytes)")
+            throw corrupt("claims \(entry.size) bytes at byte \(start), which run into the next entry at byte \(entry.limit) (the entries overlap)")
         }
         let bytes = try r.take(entry.size, "entry data")
         guard CRC32.checksum(bytes) == entry.crc32 else { throw ConvertError.checksumMismatch(path: path, entry: name) }

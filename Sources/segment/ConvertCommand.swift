@@ -21,8 +21,9 @@ struct ConvertCommand: ParsableCommand {
         Preprocessing defaults are AdvMIM's: gray input, per-volume min-max to [0,1], slices along NIfTI axis 2, \
         image row = axis 0, column = axis 1, nearest-neighbour resizing.
 
-        Exit codes: 0 written; 2 bad flags, or a flag the checkpoint contradicts; 3 unreadable, corrupt or \
-        refused checkpoint; 5 output exists (without --overwrite) or cannot be written.
+        Exit codes: 0 written; 2 bad flags, or a flag the checkpoint contradicts (such as --dtype f16 for \
+        weights beyond its range); 3 unreadable, corrupt or refused checkpoint, or one holding NaN or infinite \
+        weights; 5 output exists (without --overwrite) or cannot be written.
         """)
 
     @Argument(help: "The checkpoint: PyTorch .pth (zip or legacy) or .safetensors.")

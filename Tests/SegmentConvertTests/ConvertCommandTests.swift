@@ -101,6 +101,19 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(try files(in: dir), ["m.segm"])
     }
 
+    func testNaNWeightsAreAnInvalidCheckpointNamingTheTensor() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let input = dir.appendingPathComponent("diverged.safetensors").path
+        try Data(try editedSafetensors("small/state_dict.safetensors") { h, d in
+            try setFloat(h, &d, "swin_unet.layers.2.blocks.3.mlp.fc2.bias", 0, .nan)
+        }).write(to: URL(fileURLWithPath: input))
+        let r = try TestSupport.run(segment, ["convert", input, "-o", dir.appendingPathComponent("m.segm").path])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(r.stderr.contains("checkpoint \(input): tensor swin_unet.layers.2.blocks.3.mlp.fc2.bias holds NaN at [0]"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("cannot write"), r.stderr)
+        XCTAssertEqual(try files(in: dir), ["diverged.safetensors"], "a failed conversion left a file behind")
+    }
+
     /// Unpickles the hostile file with CPython in `cwd`, as torch.load(weights_only=False) would.
     func unpickleWithPython(_ path: String, legacy: Bool, cwd: URL) throws {
         let code = legacy

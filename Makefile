@@ -56,8 +56,13 @@ fixtures: $(FIXTURES)/.stamp
 test-swift: sys-deps fixtures
 	$(SWIFT_TEST)
 
-test-python: setup
-	cd trainer && ../$(PY) -m pytest -q
+# trainer/tests/test_hostile.py runs the hostile corpus (.fixtures/hostile, gen_hostile.py) against $(BIN): the one
+# `swift test` built when it ran first, else a release build.
+test-python: setup fixtures | $(BIN)
+	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q
+
+$(BIN): | sys-deps
+	swift build -c release
 
 test: test-swift test-python
 

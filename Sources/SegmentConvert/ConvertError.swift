@@ -42,8 +42,8 @@ public enum ConvertError: SegmentError, Equatable {
 
     public var exitCode: ExitStatus {
         switch self {
-        case .configMismatch, .needsFlag, .badOption: return .usage
-        case .outputIsInput, .outputExists, .outputFolder: return .outputNotWritable
+        case .configMismatch, .needsFlag, .badOption, .outputIsInput: return .usage   // README: an output equal to an input
+        case .outputExists, .outputFolder: return .outputNotWritable
         default: return .invalidInput
         }
     }

@@ -169,7 +169,12 @@ enum NIfTIReader {
         guard f.voxOffset.isFinite, f.voxOffset >= 0, f.voxOffset <= Double(Int.max / 4) else {
             throw ImagingError.invalidNIfTI(path: path, problem: "vox_offset is \(f.voxOffset), not a byte offset")
         }
-        let dataOffset = max(Int(f.voxOffset), headerSize)
+        // A single file's voxels start after the header and the 4-byte extension flag. Below that, readers disagree
+        // (libnifti reads from byte 348, nibabel from 0 or refuses), so such a file has no one meaning.
+        let dataOffset = Int(f.voxOffset)
+        guard dataOffset >= headerSize + 4 else {
+            throw ImagingError.invalidNIfTI(path: path, problem: "vox_offset \(f.voxOffset) lies inside the \(headerSize + 4)-byte header of a single-file NIfTI-\(version), where the voxels cannot start")
+        }
         // The declared size against the file, before anything is allocated for it. A gzip stream's length is only
         // known by reading it (reading stops at the declared size), but it cannot expand beyond deflate's ratio.
         let needed = dataOffset + total

@@ -64,6 +64,7 @@ public struct PNGImage: Sendable {
         catch {
             throw ImagingError.unreadable(path: path, reason: "permission denied or I/O error")
         }
+        if let problem = data.withUnsafeBytes(PNGImage.chunkProblem) { throw ImagingError.invalidPNG(path: path, problem: problem) }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
@@ -125,6 +126,35 @@ public struct PNGImage: Sendable {
         }
         return PNGImage(width: W, height: H, channels: C, bitDepth: sixteen ? 16 : 8, pixels: pixels, path: path)
     }
+
+    /// Walks the chunk list before libpng sees it: every chunk's declared length must lie within the file (libpng
+    /// would otherwise allocate what a lying length says, up to 2 GB, before noticing the file ends), and IHDR's
+    /// size within libpng's limits. Returns the problem, or nil (a file that is not a PNG at all is left to libpng).
+    static func chunkProblem(_ bytes: UnsafeRawBufferPointer) -> String? {
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        guard bytes.count >= 8, bytes.prefix(8).elementsEqual(signature) else { return nil }
+        func u32(_ at: Int) -> Int { bytes[at..<at + 4].reduce(0) { $0 << 8 | Int($1) } }
+        var at = 8
+        while at + 8 <= bytes.count {
+            let length = u32(at)
+            let type = String(decoding: bytes[at + 4..<at + 8].map { (0x20...0x7E).contains($0) ? $0 : 0x3F }, as: UTF8.self)
+            guard length <= Int(Int32.max), at + 12 + length <= bytes.count else {
+                return "chunk \(type) at byte \(at) declares \(length) bytes but the file has \(bytes.count - at - 12) left: it is truncated or damaged"
+            }
+            if type == "IHDR" && length >= 8 {
+                let (w, h) = (u32(at + 8), u32(at + 12))
+                guard (1...maximumSide).contains(w), (1...maximumSide).contains(h) else {
+                    return "it declares \(w) x \(h) pixels; a PNG has 1 to \(maximumSide) pixels a side here (libpng's limit)"
+                }
+            }
+            if type == "IEND" { return nil }
+            at += 12 + length
+        }
+        return nil
+    }
+
+    /// libpng's compiled-in PNG_USER_WIDTH_MAX and PNG_USER_HEIGHT_MAX (Debian's pnglibconf.h).
+    static let maximumSide = 1_000_000
 
     /// libpng's message of a failed png_image call.
     static func message(_ image: png_image) -> String {

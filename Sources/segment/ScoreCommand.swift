@@ -102,7 +102,7 @@ struct ScoreCommand: ParsableCommand {
 
     func parsedLabels() throws -> [Int]? {
         guard let labels else { return nil }
-        let values = labels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let values = labels.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0 != nil && (1...65535).contains($0!) }) else {
             throw ValidationError("--labels takes foreground labels 1...65535 separated by commas, e.g. 1,2,3")
         }

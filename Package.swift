@@ -2,7 +2,8 @@
 // segment: Swin-UNet (AdvMIM) medical image segmentation on the CPU.
 // Module map (one module, one job):
 //   CBLAS, CPNG, CNIfTI   system libraries (OpenBLAS, libpng, libnifti2), a modulemap and a one-line header each
-//   SegmentCore           exit codes, the user-facing error protocol, atomic file writes
+//   SegmentCore           exit codes, the user-facing error protocol, atomic file writes, resource limits
+//   SegmentCases          the cases of a run or a scoring: discovery, names, order, shards, matching, progress lines
 //   SegmentFormat         the model file: layout, metadata, the Swin-UNet tensor spec, reader (mmap + validation), writer
 //   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
 //   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
@@ -31,18 +32,19 @@ let package = Package(
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
 
         .target(name: "SegmentCore"),
+        .target(name: "SegmentCases", dependencies: ["SegmentCore"]),
         .target(name: "SegmentFormat", dependencies: ["SegmentCore"]),
         .target(name: "SegmentConvert",
                 dependencies: ["SegmentCore", "SegmentFormat"]),
         .target(name: "SegmentKernels"),
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
-        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentImaging"], swiftSettings: nifti),
+        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",
-                dependencies: ["SegmentCore", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],
+                dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],
                 swiftSettings: nifti),
         .executableTarget(name: "segment",
-                          dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
+                          dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
                                          "SegmentMetrics", "SegmentRun",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: nifti),
@@ -57,8 +59,8 @@ let package = Package(
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
         .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
-        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
-        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
+        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
+        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]
 )

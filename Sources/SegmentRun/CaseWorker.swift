@@ -9,6 +9,7 @@
 // The worker dies with the run (it checks every 0.1 s that its parent is still the run), writes its temporary files under the run's ID (so the run's
 // cleanup guard removes what a killed worker left), and writes nothing else on its stdout.
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentEngine
 import SegmentFormat
@@ -40,7 +41,7 @@ protocol CaseProgress: AnyObject {
     func slicesFinished(_ n: Int)
 }
 
-extension Progress: CaseProgress {}
+extension ProgressReporter: CaseProgress {}
 
 /// A case's error as the worker reported it: the same text and exit code as in-process.
 struct RelayedError: SegmentError {

@@ -1,52 +1,8 @@
-// Which cases a run processes and where each one's outputs go: input discovery (a file or a folder), output naming,
-// sharding, and the checks that no output lands on an input. Pure planning: nothing here creates or writes a file.
+// Which cases a run processes and where each one's outputs go: discover the inputs (SegmentCases' rules), take the
+// shard, name the outputs, check that no output lands on an input. Pure planning: nothing here creates or writes a
+// file.
 import Foundation
-
-/// The two image families the tool reads, recognised by file name.
-public enum ImageKind: String, Codable, Sendable {
-    case nifti, png
-
-    /// Splits a file name into (case name, extension incl. the dot, kind): "liver.nii.gz" -> ("liver", ".nii.gz", .nifti).
-    /// Extensions are matched case-insensitively and kept as written. Returns nil for any other file.
-    public static func split(_ fileName: String) -> (name: String, ext: String, kind: ImageKind)? {
-        let lower = fileName.lowercased()
-        for (ext, kind) in [(".nii.gz", ImageKind.nifti), (".nii", .nifti), (".png", .png)] where lower.hasSuffix(ext) {
-            let cut = fileName.index(fileName.endIndex, offsetBy: -ext.count)
-            let name = String(fileName[..<cut])
-            return name.isEmpty ? nil : (name, String(fileName[cut...]), kind)
-        }
-        return nil
-    }
-}
-
-/// `--shard i/n`: part i (0-based, as nnU-Net's -part_id) of n of a folder's sorted cases: cases i, i+n, i+2n, ...
-public struct Shard: Equatable, Codable, Sendable, CustomStringConvertible {
-    public let index: Int
-    public let count: Int
-
-    public init(index: Int, count: Int) throws {
-        guard count >= 1, index >= 0, index < count else {
-            throw RunError.usage("--shard \(index)/\(count) is not a shard: use i/n with n >= 1 and 0 <= i < n (e.g. 0/4 ... 3/4).")
-        }
-        self.index = index; self.count = count
-    }
-
-    /// Parses "i/n".
-    public init(parsing text: String) throws {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
-            throw RunError.usage("--shard \(text) is not of the form i/n (e.g. 0/4 ... 3/4: shards are numbered from 0).")
-        }
-        try self.init(index: i, count: n)
-    }
-
-    /// The items of this shard, in their order: items[index], items[index + count], ...
-    public func select<T>(_ items: [T]) -> [T] {
-        stride(from: index, to: items.count, by: count).map { items[$0] }
-    }
-
-    public var description: String { "\(index)/\(count)" }
-}
+import SegmentCases
 
 /// Where a case's reference segmentation is (only with --ref).
 public enum ReferenceLookup: Equatable, Sendable, Codable {
@@ -55,14 +11,26 @@ public enum ReferenceLookup: Equatable, Sendable, Codable {
     case missing(folder: String)
 }
 
-/// One image to segment and every path it writes.
+/// What a case reads. An image file today; a DICOM series is another kind of source.
+public enum CaseSource: Equatable, Sendable, Codable {
+    case image(CaseFile)
+}
+
+/// One case to segment and every path it writes.
 public struct RunCase: Equatable, Sendable, Codable {
-    public let name: String              // file name without its extension: the key for outputs, overlays, references
-    public let kind: ImageKind
-    public let input: String
+    public let name: String              // the key for outputs, overlays, references
+    public let source: CaseSource
     public let output: String            // the mask
     public let probabilities: String?    // --probabilities
     public let reference: ReferenceLookup
+
+    /// The path the case is read from (for messages and reports).
+    public var input: String {
+        switch source { case .image(let f): return f.path }
+    }
+    public var kind: ImageKind {
+        switch source { case .image(let f): return f.kind }
+    }
 }
 
 /// What the planner needs from the options.
@@ -93,46 +61,52 @@ public struct CasePlan: Equatable, Sendable {
 }
 
 public enum CasePlanner {
-    /// Plans a run. Throws RunError (exit 2 for contradictory paths, 3 for a missing or unusable input).
+    /// Plans a run: discover -> shard -> name -> check. Throws RunError (exit 2 for contradictory paths, 3 for a
+    /// missing or unusable input) or CaseListError.
     public static func plan(_ r: PlanRequest, fileManager fm: FileManager = .default) throws -> CasePlan {
+        let (inputs, folder) = try discover(r, fm)
+        let selected = try shard(inputs, r, folder: folder)
+        let (cases, outputIsFolder) = try name(selected, r, folder: folder, fm)
+        try check(cases, inputs: inputs, r, folder: folder, outputIsFolder: outputIsFolder)
+
+        var folders: [String] = []
+        func addFolder(_ f: String) { if !folders.contains(f) { folders.append(f) } }
+        addFolder(outputIsFolder ? r.output : parent(r.output))
+        if let p = r.probabilities { addFolder(folder || isDirectory(p, fm) ? p : parent(p)) }
+        if let o = r.overlayFolder { addFolder(o) }
+        if let rep = r.report { addFolder(parent(rep)) }
+        return CasePlan(cases: cases, discovered: inputs.count, isFolder: folder, outputFolders: folders)
+    }
+
+    /// The input's images in case order: a folder's (SegmentCases.CaseDiscovery), or the one file.
+    static func discover(_ r: PlanRequest, _ fm: FileManager) throws -> (inputs: [CaseFile], folder: Bool) {
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: r.input, isDirectory: &isDir) else { throw RunError.inputMissing(r.input) }
-        let folder = isDir.boolValue
-
-        // The inputs, sorted by the bytes of their names (the order of Python's sorted(os.listdir())).
-        var inputs: [(path: String, name: String, ext: String, kind: ImageKind)] = []
-        if folder {
-            let names = try fm.contentsOfDirectory(atPath: r.input)
-                .filter { !$0.hasPrefix(".") }
-                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for n in names {
-                let path = join(r.input, n)
-                var sub: ObjCBool = false
-                guard let s = ImageKind.split(n), fm.fileExists(atPath: path, isDirectory: &sub), !sub.boolValue else { continue }
-                inputs.append((path, s.name, s.ext, s.kind))
-            }
-            guard !inputs.isEmpty else { throw RunError.emptyFolder(r.input) }
-            var seen: [String: String] = [:]
-            for i in inputs {
-                if let other = seen[i.name] {
-                    throw RunError.usage("\(other) and \(i.path) have the same case name \(i.name): outputs would collide. Move one of them.")
-                }
-                seen[i.name] = i.path
-            }
-        } else {
-            guard let s = ImageKind.split((r.input as NSString).lastPathComponent) else { throw RunError.unsupportedInput(r.input) }
-            inputs = [(r.input, s.name, s.ext, s.kind)]
+        guard isDir.boolValue else {
+            guard let file = CaseFile(path: r.input) else { throw RunError.unsupportedInput(r.input) }
+            return ([file], false)
         }
+        let inputs = try CaseDiscovery.images(in: r.input)
+        guard !inputs.isEmpty else { throw RunError.emptyFolder(r.input) }
+        return (inputs, true)
+    }
 
-        if let shard = r.shard, !folder, shard.count > 1 {
+    /// This run's part of the inputs (--shard).
+    static func shard(_ inputs: [CaseFile], _ r: PlanRequest, folder: Bool) throws -> [CaseFile] {
+        guard let shard = r.shard else { return inputs }
+        if !folder && shard.count > 1 {
             throw RunError.usage("--shard \(shard) splits a folder's cases; \(r.input) is a single file.")
         }
-        let selected = (r.shard ?? (try! Shard(index: 0, count: 1))).select(inputs)
-        if selected.isEmpty, let shard = r.shard {
+        let selected = shard.select(inputs)
+        if selected.isEmpty {
             throw RunError.usage("shard \(shard) of \(r.input) is empty: the folder has only \(inputs.count) case(s). Use fewer shards.")
         }
+        return selected
+    }
 
-        // Outputs. A folder run writes into folders; a file run writes the named file, or into -o if it is a folder.
+    /// Every path each case reads (its reference) and writes (mask, probabilities). A folder run writes into
+    /// folders; a file run writes the named file, or into -o if it is a folder.
+    static func name(_ selected: [CaseFile], _ r: PlanRequest, folder: Bool, _ fm: FileManager) throws -> (cases: [RunCase], outputIsFolder: Bool) {
         let outputIsFolder = folder || isDirectory(r.output, fm)
         if folder, fm.fileExists(atPath: r.output), !isDirectory(r.output, fm) {
             throw RunError.usage("the input \(r.input) is a folder, so -o must be a folder too, but \(r.output) is a file.")
@@ -144,7 +118,6 @@ public enum CasePlanner {
         if let o = r.overlayFolder, fm.fileExists(atPath: o), !isDirectory(o, fm) {
             throw RunError.usage("--overlay \(o) must be a folder, but it is a file.")
         }
-
         let refIsFolder = r.reference.map { isDirectory($0, fm) } ?? false
         if let ref = r.reference {
             guard fm.fileExists(atPath: ref) else { throw RunError.inputMissing(ref) }
@@ -153,11 +126,10 @@ public enum CasePlanner {
             }
         }
 
-        var cases: [RunCase] = []
-        for i in selected {
+        let cases = try selected.map { i -> RunCase in
             let output: String
             if outputIsFolder {
-                output = join(r.output, r.isicNames && i.kind == .png ? i.name + "_segmentation.png" : i.name + i.ext)
+                output = join(r.output, r.isicNames && i.kind == .png ? i.name + CaseNames.maskSuffix + ".png" : i.name + i.ext)
             } else {
                 output = r.output
                 try checkExtension(output, for: i.kind, input: i.path, flag: "-o")
@@ -178,17 +150,19 @@ public enum CasePlanner {
             var reference = ReferenceLookup.notRequested
             if let ref = r.reference {
                 if refIsFolder {
-                    let candidates = [".nii.gz", ".nii", ".png", "_segmentation.png"].map { join(ref, i.name + $0) }
+                    let candidates = CaseNames.referenceCandidates(i.name).map { join(ref, $0) }
                     reference = candidates.first(where: { fm.fileExists(atPath: $0) }).map(ReferenceLookup.found) ?? .missing(folder: ref)
                 } else {
                     reference = .found(ref)
                 }
             }
-            cases.append(RunCase(name: i.name, kind: i.kind, input: i.path, output: output,
-                                 probabilities: probabilities, reference: reference))
+            return RunCase(name: i.name, source: .image(i), output: output, probabilities: probabilities, reference: reference)
         }
+        return (cases, outputIsFolder)
+    }
 
-        // No output may be an input (images, references, the model), and no two outputs may be the same file.
+    /// No output may be an input (images, references, the model), and no two outputs may be the same file.
+    static func check(_ cases: [RunCase], inputs: [CaseFile], _ r: PlanRequest, folder: Bool, outputIsFolder: Bool) throws {
         var readPaths: [String: String] = [:]
         for i in inputs { readPaths[canonical(i.path)] = i.path }
         for c in cases { if case .found(let p) = c.reference { readPaths[canonical(p)] = p } }
@@ -211,14 +185,6 @@ public enum CasePlanner {
                 throw RunError.usage("--overlay \(ov) is the folder \(clash): overlays need a folder of their own.")
             }
         }
-
-        var folders: [String] = []
-        func addFolder(_ f: String) { if !folders.contains(f) { folders.append(f) } }
-        addFolder(outputIsFolder ? r.output : parent(r.output))
-        if let p = r.probabilities { addFolder(probIsFolder ? p : parent(p)) }
-        if let o = r.overlayFolder { addFolder(o) }
-        if let rep = r.report { addFolder(parent(rep)) }
-        return CasePlan(cases: cases, discovered: inputs.count, isFolder: folder, outputFolders: folders)
     }
 
     static func checkExtension(_ path: String, for kind: ImageKind, input: String, flag: String) throws {
@@ -234,9 +200,7 @@ public enum CasePlanner {
         return fm.fileExists(atPath: path, isDirectory: &d) && d.boolValue
     }
 
-    static func join(_ dir: String, _ name: String) -> String {
-        dir.hasSuffix("/") ? dir + name : dir + "/" + name
-    }
+    static func join(_ dir: String, _ name: String) -> String { CaseDiscovery.join(dir, name) }
 
     static func parent(_ path: String) -> String {
         let p = (path as NSString).deletingLastPathComponent

@@ -2,12 +2,22 @@
 // and per case: input, output, shape, spacing, labels found with voxel counts and volumes, time, status.
 // Keys are snake_case and sorted, so two reports of the same run differ only in times. docs/RUN.md shows an example.
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentFormat
 import SegmentMetrics
 
-public enum CaseStatus: String, Codable, Sendable {
-    case ok, skipped, failed
+extension CaseRecord {
+    /// The case's status line: slices and output of a good case, exit code and error of a failed one.
+    public var statusLine: StatusLine {
+        var fields: [(String, String)] = []
+        if let s = slices, status == .ok { fields.append(("slices", String(s))) }
+        if let code = exitCode, status == .failed { fields.append(("exit", String(code))) }
+        if status != .failed { fields.append(("out", output)) }
+        if status == .skipped { fields.append(("reason", "exists")) }
+        if let e = error { fields.append(("error", e)) }
+        return StatusLine(name: name, status: status, seconds: timeSeconds, fields: fields)
+    }
 }
 
 /// One label present in a mask.

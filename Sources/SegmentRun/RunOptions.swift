@@ -1,5 +1,6 @@
 // Everything a run is told, as the command line gives it (RunCommand maps flags onto this; tests build it directly).
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentImaging
 

@@ -9,6 +9,7 @@
 //   6  a folder run where some cases failed (the report and the status lines name them); when every case of a
 //      folder failed with the same code, that code instead
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentEngine
 import SegmentFormat
@@ -57,7 +58,7 @@ public enum Runner {
         let cleanup = try executable.map { try CleanupGuard(folders: plan.outputFolders, executable: $0) }
         defer { cleanup?.finish() }
 
-        let progress = Progress(mode: Progress.mode(quiet: o.quiet), totalCases: plan.cases.count)
+        let progress = ProgressReporter(mode: ProgressReporter.mode(quiet: o.quiet), totalCases: plan.cases.count)
         let segment: (RunCase, inout CaseRecord) throws -> CaseScore?
         var workers: IsolatedCases? = nil
         if let executable, !o.inProcess {
@@ -96,7 +97,7 @@ public enum Runner {
                 errors.append(e)
             }
             record.timeSeconds = Date().timeIntervalSince(t0)
-            progress.caseFinished(record)
+            progress.caseFinished(record.statusLine)
             records.append(record)
         }
 
@@ -123,7 +124,7 @@ public enum Runner {
                                         classNames: Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.offset, $0.element) }),
                                         policy: ScoringPolicy(), tool: "segment \(o.toolVersion)")
         }
-        progress.finish(summary, seconds: seconds)
+        progress.finish("cases=\(summary.cases) ok=\(summary.ok) skipped=\(summary.skipped) failed=\(summary.failed)", seconds: seconds)
         if let path = o.report { try AtomicFile.write(try report.json(), to: path) }
         if o.json { FileHandle.standardOutput.write(try report.json()) }
 

@@ -6,6 +6,7 @@
 // Volumes are streamed: slices are read from the stored voxels one batch at a time; the only whole-volume buffers are
 // the input as stored and the uint8 mask (plus the float probabilities when asked for).
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentEngine
 import SegmentFormat

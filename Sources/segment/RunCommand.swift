@@ -2,6 +2,7 @@
 // user documentation.
 import ArgumentParser
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentImaging
 import SegmentRun

@@ -2,6 +2,7 @@
 // (definitions and policy: docs/SCORING.md).
 import ArgumentParser
 import Foundation
+import SegmentCases
 import SegmentCore
 import SegmentFormat
 import SegmentImaging
@@ -24,7 +25,7 @@ struct ScoreCommand: ParsableCommand {
         --worst-distance diagonal). See docs/SCORING.md.
         A table goes to stdout; --json writes nnU-Net's summary.json layout (extended), --csv a row per case and label.
         Progress goes to stderr: a bar on a terminal, else one line per case: \
-        `segment: score case="NAME" status=ok|failed time=SECONDS [error="..."]`.
+        `segment: score case=NAME status=ok|failed time=SECONDSs [exit=CODE error="..."]` (values with spaces or quotes JSON-quoted).
         Exit: 0 all scored, 3 nothing scored (or invalid input), 6 some cases failed (the report lists them), 2 usage.
         """)
 
@@ -120,11 +121,6 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         let tool = "segment \(SegmentVersion.string)"
-        if !merge.isEmpty {
-            let report = try ScoreReport.merge(try merge.map(ScoreReport.read), sources: merge, tool: tool)
-            try finish(report)
-            return
-        }
         var labels = try parsedLabels()
         var names: [Int: String] = [:]
         if let model {
@@ -132,86 +128,18 @@ struct ScoreCommand: ParsableCommand {
             for (label, name) in classNames.enumerated().dropFirst() { names[label] = name }
             if labels == nil { labels = Array(1..<max(classNames.count, 1)) }
         }
-        let found: (pairs: [ScorePair], unmatched: [String])
-        if let pairs { found = (try CaseMatching.pairs(csvFile: pairs), []) }
-        else { found = try CaseMatching.pairs(prediction: prediction!, reference: reference!) }
-        for p in found.unmatched { note("segment: warning: prediction \(p) matches no reference; not scored") }
-
         var options = ScoreOptions(labels: labels, classNames: names,
                                    policy: ScoringPolicy(mode: compat, worstDistance: worstDistance),
                                    spacing: try parsedSpacing(), missingAsEmpty: missingAsEmpty,
                                    pngValues: PNGValues(rawValue: pngValues)!, ignoreAffine: ignoreAffine,
                                    threads: threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 256))
         if let memoryLimit { options.budget = MemoryBudget(parsing: memoryLimit)! }
-        let bar = !quiet && isatty(STDERR_FILENO) != 0
-        let start = Date()
-        let result = scoreBatch(found.pairs, options: options) { done, outcome, seconds in
-            if bar {
-                progressBar(done: done, total: found.pairs.count, elapsed: Date().timeIntervalSince(start))
-            } else if !quiet {
-                note(statusLine(outcome, seconds: seconds))
-            }
-        }
-        if bar { FileHandle.standardError.write(Data("\n".utf8)) }
-        let report = ScoreReport(cases: result.scores, failures: result.failures, labels: labels, classNames: names,
-                                 policy: options.policy, tool: tool, unmatchedPredictions: found.unmatched)
-        try finish(report)
+        let inputs: ScoreRequest.Inputs = !merge.isEmpty ? .merge(merge)
+            : pairs.map { .pairsList($0) } ?? .files(prediction: prediction!, reference: reference!)
+        var request = ScoreRequest(inputs: inputs, options: options, tool: tool)
+        request.json = json
+        request.csv = csv
+        request.quiet = quiet
+        try ScoreRun.run(request)
     }
-
-    /// Writes the report files and the table, then turns failures into the exit status.
-    func finish(_ report: ScoreReport) throws {
-        if let json { try AtomicFile.write(try report.json(), to: json) }
-        if let csv { try AtomicFile.write(Data(report.csv().utf8), to: csv) }
-        print(report.table(), terminator: "")
-        if report.metricPerCase.isEmpty { throw ScoreOutcome.nothingScored(report.failedCases) }
-        if !report.failedCases.isEmpty {
-            throw ScoreOutcome.someFailed(report.failedCases, of: report.failedCases.count + report.metricPerCase.count)
-        }
-    }
-}
-
-/// A batch that did not score every case.
-enum ScoreOutcome: SegmentError {
-    case nothingScored([CaseFailure])
-    case someFailed([CaseFailure], of: Int)
-
-    var exitCode: ExitStatus {
-        switch self {
-        case .nothingScored: return .invalidInput
-        case .someFailed: return .partialFailure
-        }
-    }
-    var description: String {
-        switch self {
-        case let .nothingScored(failures):
-            return failures.isEmpty ? "no case was scored." : "no case was scored: \(failures.count) failed; the first: \(failures[0].error)"
-        case let .someFailed(failures, total):
-            return "\(failures.count) of \(total) case(s) failed (listed above and in the report): "
-                + failures.map(\.name).joined(separator: ", ") + "."
-        }
-    }
-}
-
-private func note(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
-
-/// `segment: score case="NAME" status=ok|failed time=SECONDS [error="..."]`.(quotes in values escaped as \").
-private func statusLine(_ outcome: CaseOutcome, seconds: Double) -> String {
-    func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-    switch outcome {
-    case .scored(let s):
-        return "segment: score case=\(quoted(s.name)) status=ok time=\(String(format: "%.2f", seconds))"
-    case .failed(let f):
-        return "segment: score case=\(quoted(f.name)) status=failed time=\(String(format: "%.2f", seconds)) error=\(quoted(f.error))"
-    }
-}
-
-private func progressBar(done: Int, total: Int, elapsed: Double) {
-    let width = 30
-    let filled = total == 0 ? width : width * done / total
-    let eta = done == 0 ? 0 : elapsed / Double(done) * Double(total - done)
-    let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        + "] \(done)/\(total) cases  \(String(format: "%.1f", elapsed))s elapsed  ETA \(String(format: "%.0f", eta))s"
-    FileHandle.standardError.write(Data(line.utf8))
 }

@@ -1,6 +1,7 @@
 // `segment score` end to end: files, folders, pairs CSV, merge, PNG, policies, exit codes, missing and corrupt
 // predictions. Expected values: medpy 0.5.2 on the same arrays with the header's spacing (gen_metrics.py, cli/).
 import Foundation
+@testable import SegmentCases
 import SegmentFormat
 import SegmentImaging
 import TestSupport
@@ -159,7 +160,7 @@ final class ScoreCLITests: XCTestCase {
         XCTAssertEqual(report.metricPerCase.map(\.name), ["case_001"])
         XCTAssertEqual(report.failedCases.map(\.name), ["case_009"])
         XCTAssertTrue(report.failedCases[0].error.contains("case_009.nii.gz") && report.failedCases[0].error.contains("missing"))
-        XCTAssertTrue(out.stderr.contains("case=\"case_009\" status=failed"), out.stderr)
+        XCTAssertTrue(out.stderr.contains("segment: score case=case_009 status=failed"), out.stderr)
         XCTAssertTrue(out.stdout.contains("1 failed"), out.stdout)
 
         try score(["--pred", path("nifti_missing/pred"), "--ref", path("nifti_missing/ref"), "--json", json,
@@ -285,10 +286,11 @@ final class ScoreCLITests: XCTestCase {
     }
 
     func testCaseNames() {
-        XCTAssertEqual(CaseMatching.caseName(of: "/a/b/case_01.nii.gz"), "case_01")
-        XCTAssertEqual(CaseMatching.caseName(of: "case_01.NII"), "case_01")
-        XCTAssertEqual(CaseMatching.caseName(of: "ISIC_0012_segmentation.png"), "ISIC_0012")
-        XCTAssertEqual(CaseMatching.caseName(of: "ISIC_0012.png"), "ISIC_0012")
+        XCTAssertEqual(CaseNames.ofMask("/a/b/case_01.nii.gz"), "case_01")
+        XCTAssertEqual(CaseNames.ofMask("case_01.NII"), "case_01")
+        XCTAssertEqual(CaseNames.ofMask("ISIC_0012_segmentation.png"), "ISIC_0012")
+        XCTAssertEqual(CaseNames.ofMask("ISIC_0012.png"), "ISIC_0012")
+        XCTAssertEqual(CaseNames.ofMask("_segmentation.png"), "_segmentation", "a name that is only the suffix stays")
         XCTAssertEqual(CaseMatching.parseCSVLine("a,\"b,\"\"c\"\"\",d\r"), ["a", "b,\"c\"", "d"])
     }
 }

@@ -1,6 +1,7 @@
 // In-process tests of the pieces without a network: case planning, shards, status lines, intensity transforms,
 // the default model lookup.
 import Foundation
+import SegmentCases
 import SegmentFormat
 @testable import SegmentRun
 import TestSupport
@@ -60,7 +61,9 @@ final class PlanningTests: XCTestCase {
         try touch(dir.appendingPathComponent("a.nii"))
         try touch(dir.appendingPathComponent("a.nii.gz"))
         XCTAssertThrowsError(try CasePlanner.plan(PlanRequest(input: dir.path, output: dir.appendingPathComponent("o").path))) { e in
-            XCTAssertEqual((e as? RunError)?.exitCode, .usage)
+            XCTAssertEqual(e as? CaseListError, .sameName(name: "a", first: dir.appendingPathComponent("a.nii").path,
+                                                          second: dir.appendingPathComponent("a.nii.gz").path))
+            XCTAssertEqual((e as? CaseListError)?.exitCode, .usage)
         }
     }
 
@@ -72,7 +75,7 @@ final class PlanningTests: XCTestCase {
             XCTAssertEqual(all.sorted(), Array(0..<13), "\(n) shards cover every case exactly once")
         }
         for bad in ["3/3", "-1/2", "1/0", "1", "a/b", "1/2/3", ""] {
-            XCTAssertThrowsError(try Shard(parsing: bad), bad) { e in XCTAssertEqual((e as? RunError)?.exitCode, .usage) }
+            XCTAssertThrowsError(try Shard(parsing: bad), bad) { e in XCTAssertEqual((e as? ShardError)?.exitCode, .usage) }
         }
     }
 
@@ -80,32 +83,32 @@ final class PlanningTests: XCTestCase {
         var r = CaseRecord(name: "my case", input: "in", output: "/o/my case.nii.gz", status: .failed, timeSeconds: 1.234)
         r.error = "bad \"header\" = broken"
         r.exitCode = 3
-        XCTAssertEqual(Progress.statusLine(r),
+        XCTAssertEqual(r.statusLine.text,
                        #"segment: case="my case" status=failed time=1.23s exit=3 error="bad \"header\" = broken""#)
         let ok = CaseRecord(name: "a", input: "in", output: "/o/a.nii.gz", status: .ok, timeSeconds: 0)
-        XCTAssertEqual(Progress.statusLine(ok), "segment: case=a status=ok time=0.00s out=/o/a.nii.gz")
+        XCTAssertEqual(ok.statusLine.text, "segment: case=a status=ok time=0.00s out=/o/a.nii.gz")
     }
 
     func testProgressModes() {
         var written = ""
-        let p = Progress(mode: .quiet, totalCases: 2, write: { written += $0 })
-        p.caseFinished(CaseRecord(name: "a", input: "", output: "o", status: .ok))
+        let p = ProgressReporter(mode: .quiet, totalCases: 2, write: { written += $0 })
+        p.caseFinished(CaseRecord(name: "a", input: "", output: "o", status: .ok).statusLine)
         XCTAssertEqual(written, "", "--quiet prints nothing for a good case")
-        p.caseFinished(CaseRecord(name: "b", input: "", output: "o", status: .failed))
+        p.caseFinished(CaseRecord(name: "b", input: "", output: "o", status: .failed).statusLine)
         XCTAssertTrue(written.hasPrefix("segment: case=b status=failed"))
-        XCTAssertEqual(Progress.mode(quiet: false, isTerminal: true), .bar)
-        XCTAssertEqual(Progress.mode(quiet: false, isTerminal: false), .lines)
-        XCTAssertEqual(Progress.mode(quiet: true, isTerminal: true), .quiet)
+        XCTAssertEqual(ProgressReporter.mode(quiet: false, isTerminal: true), .bar)
+        XCTAssertEqual(ProgressReporter.mode(quiet: false, isTerminal: false), .lines)
+        XCTAssertEqual(ProgressReporter.mode(quiet: true, isTerminal: true), .quiet)
     }
 
     /// The bar: cases done, slices/s and ETA from a controlled clock.
     func testProgressBar() {
         var written = "", now = 100.0
-        let p = Progress(mode: .bar, totalCases: 3, write: { written += $0 }, clock: { now })
+        let p = ProgressReporter(mode: .bar, totalCases: 3, write: { written += $0 }, clock: { now })
         p.caseStarted("a", slices: 10)
         now += 1; p.slicesFinished(10)
         var a = CaseRecord(name: "a", input: "", output: "o", status: .ok); a.timeSeconds = 2
-        p.caseFinished(a)
+        p.caseFinished(a.statusLine)
         p.caseStarted("b", slices: 20)
         now += 1; p.slicesFinished(10)
         let last = written.components(separatedBy: "\r").last!

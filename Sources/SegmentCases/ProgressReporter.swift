@@ -1,13 +1,14 @@
-// Progress on stderr. A terminal gets a bar (cases done, slices/s, ETA); anything else (a log, a PACS script) gets
-// one parseable status line per case:
+// Progress on stderr, for `segment run` and `segment score` alike. A terminal gets a bar (cases done, slices/s,
+// ETA); anything else (a log, a PACS script) gets one parseable status line per case:
 //   segment: case=NAME status=ok time=1.23s slices=64 out=PATH
 //   segment: case=NAME status=skipped time=0.00s out=PATH reason=exists
 //   segment: case=NAME status=failed time=0.01s exit=3 error="..."
+//   segment: score case=NAME status=ok time=0.05s
 // Values holding a space, a quote, '=' or a control character are written as JSON strings. --quiet keeps only the
 // lines of failed cases. Nothing here goes to stdout (stdout is for --json).
 import Foundation
 
-public final class Progress {
+public final class ProgressReporter {
     public enum Mode: Equatable, Sendable { case bar, lines, quiet }
 
     /// The mode for these options: a bar only when stderr is a terminal.
@@ -16,6 +17,7 @@ public final class Progress {
     }
 
     private let mode: Mode
+    private let prefix: String
     private let totalCases: Int
     private let write: (String) -> Void
     private let clock: () -> Double
@@ -28,9 +30,11 @@ public final class Progress {
     private var current: (name: String, slices: Int, done: Int, started: Double)?
     private var lastDraw = -1.0
 
-    public init(mode: Mode, totalCases: Int, write: @escaping (String) -> Void = { fputs($0, stderr); fflush(stderr) },
+    /// `prefix` starts every line ("segment: " for runs, "segment: score " for scoring).
+    public init(mode: Mode, totalCases: Int, prefix: String = "segment: ",
+                write: @escaping (String) -> Void = { fputs($0, stderr); fflush(stderr) },
                 clock: @escaping () -> Double = { Date().timeIntervalSince1970 }) {
-        self.mode = mode; self.totalCases = totalCases; self.write = write; self.clock = clock
+        self.mode = mode; self.totalCases = totalCases; self.prefix = prefix; self.write = write; self.clock = clock
         started = clock()
     }
 
@@ -49,45 +53,33 @@ public final class Progress {
     }
 
     /// A case ended (ok, skipped or failed).
-    public func caseFinished(_ record: CaseRecord) {
+    public func caseFinished(_ line: StatusLine) {
         casesDone += 1
-        if let c = current, c.name == record.name, record.status == .ok {
+        if let c = current, c.name == line.name, line.status == .ok {
             processedCases += 1
-            processedCaseSeconds += record.timeSeconds
+            processedCaseSeconds += line.seconds
             slicesDone += c.done
             sliceSeconds += clock() - c.started
         }
         current = nil
         switch mode {
-        case .lines: write(Self.statusLine(record) + "\n")
-        case .quiet: if record.status == .failed { write(Self.statusLine(record) + "\n") }
+        case .lines: write(line.text + "\n")
+        case .quiet: if line.status == .failed { write(line.text + "\n") }
         case .bar:
-            if record.status == .failed { write("\r\u{1B}[2K" + Self.statusLine(record) + "\n") }
+            if line.status == .failed { write("\r\u{1B}[2K" + line.text + "\n") }
             draw(force: true)
         }
     }
 
-    /// The run ended: clears the bar and prints the summary line (not with --quiet).
-    public func finish(_ summary: RunSummary, seconds: Double) {
+    /// The run ended: clears the bar and prints the summary line (not with --quiet): "PREFIXdone COUNTS time=...".
+    public func finish(_ counts: String, seconds: Double) {
         if mode == .bar { write("\r\u{1B}[2K") }
         guard mode != .quiet else { return }
-        write("segment: done cases=\(summary.cases) ok=\(summary.ok) skipped=\(summary.skipped) failed=\(summary.failed) "
-              + "time=\(String(format: "%.2f", seconds))s\n")
-    }
-
-    /// The status line of a case (without the newline).
-    public static func statusLine(_ r: CaseRecord) -> String {
-        var fields = [("case", r.name), ("status", r.status.rawValue), ("time", String(format: "%.2fs", r.timeSeconds))]
-        if let s = r.slices, r.status == .ok { fields.append(("slices", String(s))) }
-        if let code = r.exitCode, r.status == .failed { fields.append(("exit", String(code))) }
-        if r.status != .failed { fields.append(("out", r.output)) }
-        if r.status == .skipped { fields.append(("reason", "exists")) }
-        if let e = r.error { fields.append(("error", e)) }
-        return "segment: " + fields.map { "\($0.0)=\(quoted($0.1))" }.joined(separator: " ")
+        write("\(prefix)done \(counts) time=\(String(format: "%.2f", seconds))s\n")
     }
 
     /// A value as is, or as a JSON string when it holds a space, a quote, '=' or a control character.
-    static func quoted(_ v: String) -> String {
+    public static func quoted(_ v: String) -> String {
         let plain = !v.isEmpty && v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7f }
         if plain { return v }
         let encoder = JSONEncoder()
@@ -107,7 +99,7 @@ public final class Progress {
         if let c = current, c.slices > 0 { fraction += Double(c.done) / Double(c.slices) }
         fraction /= Double(max(totalCases, 1))
         let filled = min(width, Int(fraction * Double(width)))
-        var line = "\r\u{1B}[2Ksegment [" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        var line = "\r\u{1B}[2K" + prefix.replacingOccurrences(of: ": ", with: " ") + "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
             + "] \(casesDone)/\(totalCases) cases"
         let (slices, seconds) = (slicesDone + (current?.done ?? 0), sliceSeconds + (current.map { now - $0.started } ?? 0))
         if slices > 0 && seconds > 0 { line += String(format: " | %.1f slices/s", Double(slices) / seconds) }
@@ -137,5 +129,25 @@ public final class Progress {
     static func clockTime(_ s: Double) -> String {
         let t = Int(s.rounded())
         return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
+
+/// How a case ended.
+public enum CaseStatus: String, Codable, Sendable {
+    case ok, skipped, failed
+}
+
+/// The status line of one case: "PREFIXcase=NAME status=ok time=1.23s key=value ...".
+public struct StatusLine: Equatable, Sendable {
+    public let name: String
+    public let status: CaseStatus
+    public let seconds: Double
+    public let text: String
+
+    /// `fields` follow case, status and time, in order; values are quoted as needed.
+    public init(prefix: String = "segment: ", name: String, status: CaseStatus, seconds: Double, fields: [(String, String)]) {
+        self.name = name; self.status = status; self.seconds = seconds
+        let all = [("case", name), ("status", status.rawValue), ("time", String(format: "%.2fs", seconds))] + fields
+        text = prefix + all.map { "\($0.0)=\(ProgressReporter.quoted($0.1))" }.joined(separator: " ")
     }
 }

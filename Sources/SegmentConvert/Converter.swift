@@ -189,7 +189,7 @@ public enum Converter {
         guard names.count == config.numClasses else {
             throw ConvertError.badOption(flag: "--classes", reason: "gives \(names.count) names but checkpoint \(path) has \(config.numClasses) classes (output.weight); give \(config.numClasses) names, background first")
         }
-        if options.preprocessing.channels == "rgb" && config.inChans != 3 {
+        if options.preprocessing.channels == .rgb && config.inChans != 3 {
             throw ConvertError.badOption(flag: "--channels rgb", reason: "checkpoint \(path) takes \(config.inChans) input channel(s); use --channels gray")
         }
         let metadata = ModelMetadata(config: config, preprocessing: options.preprocessing, classNames: names,

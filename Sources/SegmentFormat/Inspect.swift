@@ -56,9 +56,9 @@ public struct ModelInspection: Encodable {
             ("checksum", "xxh64 \(checksum.value) (verified)"),
             ("architecture", "\(ModelMetadata.architecture): img_size \(c.imgSize), patch_size \(c.patchSize), in_chans \(c.inChans), embed_dim \(c.embedDim), depths \(list(c.depths)), num_heads \(list(c.numHeads)), window \(c.windowSize), mlp_ratio \(c.mlpRatio)"),
             ("classes", "\(metadata.classNames.count): " + metadata.classNames.enumerated().map { "\($0) \($1)" }.joined(separator: ", ")),
-            ("preprocessing", "channels \(p.channels), intensity \(p.intensity)" + (p.intensity == "window" ? " [\(p.windowLo), \(p.windowHi)]" : "")
+            ("preprocessing", "channels \(p.channels.rawValue), intensity \(p.intensity.rawValue)" + (p.intensity == .window ? " [\(p.windowLo), \(p.windowHi)]" : "")
                 + ", slice axis \(p.sliceAxis), row axis \(p.rowAxis), column axis \(p.colAxis), orientation \(p.orientation.isEmpty ? "as stored" : p.orientation)"
-                + ", zoom order image \(p.imageOrder) / labels \(p.labelOrder)"),
+                + ", zoom order image \(p.imageOrder.rawValue) / labels \(p.labelOrder.rawValue)"),
             ("source sha256", metadata.sourceSHA256.isEmpty ? "(none)" : metadata.sourceSHA256),
             ("converter", metadata.converterVersion.isEmpty ? "(unknown)" : metadata.converterVersion),
         ]

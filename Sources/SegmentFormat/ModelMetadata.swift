@@ -59,11 +59,11 @@ extension ModelMetadata {
             (MetadataKey.embedDim, .int(Int64(c.embedDim))),
             (MetadataKey.depths, .ints(c.depths.map(Int64.init))), (MetadataKey.numHeads, .ints(c.numHeads.map(Int64.init))),
             (MetadataKey.windowSize, .int(Int64(c.windowSize))), (MetadataKey.mlpRatio, .float(c.mlpRatio)),
-            (MetadataKey.channels, .string(p.channels)), (MetadataKey.intensity, .string(p.intensity)),
+            (MetadataKey.channels, .string(p.channels.rawValue)), (MetadataKey.intensity, .string(p.intensity.rawValue)),
             (MetadataKey.windowLo, .float(p.windowLo)), (MetadataKey.windowHi, .float(p.windowHi)),
             (MetadataKey.sliceAxis, .int(Int64(p.sliceAxis))), (MetadataKey.rowAxis, .int(Int64(p.rowAxis))),
             (MetadataKey.colAxis, .int(Int64(p.colAxis))), (MetadataKey.orientation, .string(p.orientation)),
-            (MetadataKey.imageOrder, .int(Int64(p.imageOrder))), (MetadataKey.labelOrder, .int(Int64(p.labelOrder))),
+            (MetadataKey.imageOrder, .int(Int64(p.imageOrder.rawValue))), (MetadataKey.labelOrder, .int(Int64(p.labelOrder.rawValue))),
         ]
         for k in provenance.keys.sorted() { e.append((MetadataKey.provenancePrefix + k, .string(provenance[k]!))) }
         return e
@@ -114,21 +114,25 @@ extension ModelMetadata {
             numClasses: int(MetadataKey.numClasses), embedDim: int(MetadataKey.embedDim),
             depths: ints(MetadataKey.depths), numHeads: ints(MetadataKey.numHeads),
             windowSize: int(MetadataKey.windowSize), mlpRatio: float(MetadataKey.mlpRatio))
-        var p = Preprocessing()
-        p.channels = string(MetadataKey.channels); p.intensity = string(MetadataKey.intensity)
-        p.windowLo = float(MetadataKey.windowLo); p.windowHi = float(MetadataKey.windowHi)
-        p.sliceAxis = int(MetadataKey.sliceAxis); p.rowAxis = int(MetadataKey.rowAxis); p.colAxis = int(MetadataKey.colAxis)
-        p.orientation = string(MetadataKey.orientation)
-        p.imageOrder = int(MetadataKey.imageOrder); p.labelOrder = int(MetadataKey.labelOrder)
+        let p: Preprocessing
+        switch Preprocessing.validated(
+            channels: string(MetadataKey.channels), intensity: string(MetadataKey.intensity),
+            windowLo: float(MetadataKey.windowLo), windowHi: float(MetadataKey.windowHi),
+            sliceAxis: int(MetadataKey.sliceAxis), rowAxis: int(MetadataKey.rowAxis), colAxis: int(MetadataKey.colAxis),
+            orientation: string(MetadataKey.orientation),
+            imageOrder: int(MetadataKey.imageOrder), labelOrder: int(MetadataKey.labelOrder), inChans: config.inChans) {
+        case .success(let valid): p = valid
+        case .failure(let problem): throw ModelFileError.badMetadata(path: path, key: problem.key, reason: problem.reason)
+        }
         self.init(config: config, preprocessing: p, classNames: strings(MetadataKey.classNames),
                   sourceSHA256: string(MetadataKey.sourceSHA256), converterVersion: string(MetadataKey.converterVersion),
                   provenance: provenance)
     }
 
     /// The first value that a valid model file cannot hold, as (key, reason); nil when all are valid.
-    /// The configuration's own checks are `config.problems()`.
+    /// The configuration's own checks are `config.problems()`, the preprocessing's `Preprocessing.validated`.
     func problem() -> (key: String, reason: String)? {
-        let c = config, p = preprocessing
+        let c = config
         if classNames.count != c.numClasses {
             return (MetadataKey.classNames, "has \(classNames.count) names but num_classes is \(c.numClasses)")
         }
@@ -136,31 +140,6 @@ extension ModelMetadata {
         if Set(classNames).count != classNames.count { return (MetadataKey.classNames, "has a name twice: \(classNames)") }
         if !(sourceSHA256.isEmpty || (sourceSHA256.count == 64 && sourceSHA256.allSatisfy { $0.isHexDigit && !$0.isUppercase })) {
             return (MetadataKey.sourceSHA256, "is \"\(sourceSHA256)\", not 64 lowercase hex digits")
-        }
-        if !["gray", "rgb"].contains(p.channels) { return (MetadataKey.channels, "is \"\(p.channels)\", not gray or rgb") }
-        if p.channels == "rgb" && c.inChans != 3 { return (MetadataKey.channels, "is rgb but in_chans is \(c.inChans)") }
-        if !["none", "minmax", "window", "zscore"].contains(p.intensity) {
-            return (MetadataKey.intensity, "is \"\(p.intensity)\", not none, minmax, window or zscore")
-        }
-        if !p.windowLo.isFinite || !p.windowHi.isFinite || (p.intensity == "window" && !(p.windowLo < p.windowHi)) {
-            return (MetadataKey.windowLo, "and window_hi are \(p.windowLo), \(p.windowHi): they must be finite, with lo < hi for intensity window")
-        }
-        for (key, axis) in [(MetadataKey.sliceAxis, p.sliceAxis), (MetadataKey.rowAxis, p.rowAxis), (MetadataKey.colAxis, p.colAxis)]
-        where !(0...2).contains(axis) {
-            return (key, "is \(axis), not an array axis 0, 1 or 2")
-        }
-        if Set([p.sliceAxis, p.rowAxis, p.colAxis]).count != 3 {
-            return (MetadataKey.sliceAxis, "slice, row and column axes \(p.sliceAxis), \(p.rowAxis), \(p.colAxis) are not distinct")
-        }
-        if !p.orientation.isEmpty {
-            let letters = Array(p.orientation)
-            let pairs: [Set<Character>] = [["L", "R"], ["A", "P"], ["S", "I"]]
-            if letters.count != 3 || pairs.contains(where: { pair in letters.filter { pair.contains($0) }.count != 1 }) {
-                return (MetadataKey.orientation, "is \"\(p.orientation)\", not three axis codes such as RAS or LPS")
-            }
-        }
-        for (key, order) in [(MetadataKey.imageOrder, p.imageOrder), (MetadataKey.labelOrder, p.labelOrder)] where !(0...5).contains(order) {
-            return (key, "is \(order), not a spline order 0...5")
         }
         return nil
     }

@@ -152,24 +152,3 @@ extension SwinUNetConfig {
         return t
     }
 }
-
-/// What the tool does to an image before the network, recorded in the model file so users never repeat it.
-public struct Preprocessing: Codable, Equatable, Sendable {
-    /// "gray" (one channel; repeated to in_chans inside the model when in_chans is 3) or "rgb".
-    public var channels: String = "gray"
-    /// "none" | "minmax" (per volume to [0,1]) | "window" (clip to [windowLo, windowHi] then to [0,1]) | "zscore".
-    public var intensity: String = "minmax"
-    public var windowLo: Double = 0
-    public var windowHi: Double = 0
-    /// Array axis of a NIfTI volume along which slices are taken (0-based; 2 = the third axis).
-    public var sliceAxis: Int = 2
-    /// In-plane convention: the model's image row is NIfTI axis `rowAxis`, its column `colAxis` (AdvMIM: 0 and 1).
-    public var rowAxis: Int = 0
-    public var colAxis: Int = 1
-    /// Orientation (RAS+ axis codes, e.g. "LPS") of the training volumes' (i, j, k) axes; "" = use the array as is.
-    public var orientation: String = ""
-    /// scipy.ndimage.zoom orders: image to the model grid, labels back to the input grid.
-    public var imageOrder: Int = 0
-    public var labelOrder: Int = 0
-    public init() {}
-}

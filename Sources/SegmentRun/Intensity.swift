@@ -46,28 +46,26 @@ public struct IntensityTransform: Equatable, Sendable {
     public let shift: Double
     public let scale: Double
 
-    /// The transform for a model's preprocessing (validated by ModelFile.open: a known kind, lo < hi for window).
+    /// The transform for a model's preprocessing (lo < hi for window: Preprocessing.validated).
     public init(_ p: Preprocessing, statistics s: IntensityStatistics) {
         switch p.intensity {
-        case "none":
+        case .none:
             lo = -.infinity; hi = .infinity; shift = 0; scale = 1
-        case "minmax":
+        case .minmax:
             lo = -.infinity; hi = .infinity
             shift = s.count > 0 ? s.min : 0
             scale = s.count > 0 && s.max > s.min ? 1 / (s.max - s.min) : 0
-        case "window":
+        case .window:
             lo = Float(p.windowLo); hi = Float(p.windowHi); shift = p.windowLo; scale = 1 / (p.windowHi - p.windowLo)
-        case "zscore":
+        case .zscore:
             lo = -.infinity; hi = .infinity
             shift = s.mean
             scale = s.std > 0 ? 1 / s.std : 1
-        default:
-            preconditionFailure("ModelFile.open accepts only none, minmax, window and zscore, not \(p.intensity)")
         }
     }
 
     /// Whether the transform needs image statistics (a first pass over the image).
-    public static func needsStatistics(_ p: Preprocessing) -> Bool { p.intensity == "minmax" || p.intensity == "zscore" }
+    public static func needsStatistics(_ p: Preprocessing) -> Bool { p.intensity == .minmax || p.intensity == .zscore }
 
     public func apply(_ values: UnsafeMutableBufferPointer<Float>) {
         for i in values.indices {

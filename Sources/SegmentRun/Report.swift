@@ -120,9 +120,9 @@ public struct ModelRecord: Codable, Equatable, Sendable {
         var windowLo, windowHi: Double
         var sliceAxis, rowAxis, colAxis, imageOrder, labelOrder: Int
         public init(_ p: Preprocessing) {
-            channels = p.channels; intensity = p.intensity; orientation = p.orientation; windowLo = p.windowLo
+            channels = p.channels.rawValue; intensity = p.intensity.rawValue; orientation = p.orientation; windowLo = p.windowLo
             windowHi = p.windowHi; sliceAxis = p.sliceAxis; rowAxis = p.rowAxis; colAxis = p.colAxis
-            imageOrder = p.imageOrder; labelOrder = p.labelOrder
+            imageOrder = p.imageOrder.rawValue; labelOrder = p.labelOrder.rawValue
         }
         enum CodingKeys: String, CodingKey {
             case channels, intensity, orientation

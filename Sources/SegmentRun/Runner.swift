@@ -46,9 +46,6 @@ public enum Runner {
                 throw RunError.usage("--png-values binary writes 0/255 masks for a two-class model, but \(modelPath) has "
                                      + "\(classes) classes. Use --png-values label.")
             }
-            for p in [model.metadata.preprocessing.imageOrder, model.metadata.preprocessing.labelOrder] where !Zoom.supportedOrders.contains(p) {
-                throw RunError.unsupportedModel(path: modelPath, reason: "it resamples with spline order \(p); this tool does orders 0, 1 and 3")
-            }
         }
 
         for folder in plan.outputFolders {

@@ -142,7 +142,7 @@ final class Segmenter {
         // Channels, planar (channels, H, W): the model's "rgb" takes RGB (a gray picture is repeated inside the engine);
         // its "gray" takes gray (an RGB picture becomes its luma 0.299 R + 0.587 G + 0.114 B, ITU-R BT.601).
         var planes: [[Float]]
-        if pre.channels == "rgb" && picture.channels == 3 {
+        if pre.channels == .rgb && picture.channels == 3 {
             planes = (0..<3).map { ch in stride(from: ch, to: picture.pixels.count, by: 3).map { picture.pixels[$0] } }
         } else if picture.channels == 3 {
             planes = [(0..<(H * W)).map { i in
@@ -220,7 +220,7 @@ final class Segmenter {
     /// `channel` of batch item `b` of the engine input.
     private func place(_ plane: [Float], rows: Int, cols: Int, channels: Int, at b: Int, channel: Int = 0) {
         let grid = rows == S && cols == S ? plane
-            : Zoom.zoom(plane, height: rows, width: cols, toHeight: S, toWidth: S, order: pre.imageOrder)
+            : Zoom.zoom(plane, height: rows, width: cols, toHeight: S, toWidth: S, order: pre.imageOrder.rawValue)
         let base = (b * channels + channel) * S * S
         input.replaceSubrange(base ..< base + S * S, with: grid)
     }
@@ -257,7 +257,7 @@ final class Segmenter {
 
     /// A probability plane back on the input grid, with the label order (so argmax of the result is the mask).
     private func resampleBack(_ plane: [Float], rows: Int, cols: Int) -> [Float] {
-        rows == S && cols == S ? plane : Zoom.zoom(plane, height: S, width: S, toHeight: rows, toWidth: cols, order: pre.labelOrder)
+        rows == S && cols == S ? plane : Zoom.zoom(plane, height: S, width: S, toHeight: rows, toWidth: cols, order: pre.labelOrder.rawValue)
     }
 
     /// Overlays of the chosen slices (array indices along the input axis the model slices), named NAME_sliceNNNN.png.

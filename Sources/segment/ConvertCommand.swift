@@ -61,10 +61,10 @@ struct ConvertCommand: ParsableCommand {
     var inChans: Int?
 
     // Preprocessing recorded in the model file (defaults: AdvMIM's).
-    @Option(help: "Image channels: gray or rgb.")
-    var channels: String = Preprocessing().channels
-    @Option(help: "Intensity normalisation: none, minmax, window or zscore.")
-    var intensity: String = Preprocessing().intensity
+    @Option(help: "Image channels: \(Preprocessing.Channels.allCases.map(\.rawValue).joined(separator: " or ")).")
+    var channels: String = Preprocessing().channels.rawValue
+    @Option(help: "Intensity normalisation: \(Preprocessing.Intensity.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var intensity: String = Preprocessing().intensity.rawValue
     @Option(parsing: .unconditional, help: ArgumentHelp("Intensity window for --intensity window, e.g. -160,240.", valueName: "lo,hi"))
     var windowRange: String?
     @Option(help: "NIfTI array axis along which slices are taken (0, 1 or 2).")
@@ -76,9 +76,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Orientation of the training volumes' axes, e.g. LPS or RAS (default: arrays as they are).", valueName: "code"))
     var orientation: String = Preprocessing().orientation
     @Option(help: "Spline order resizing images to the model grid (0 nearest, as AdvMIM; 1 linear; 3 cubic).")
-    var imageOrder: Int = Preprocessing().imageOrder
+    var imageOrder: Int = Preprocessing().imageOrder.rawValue
     @Option(help: "Spline order resizing labels back to the input grid (0 nearest).")
-    var labelOrder: Int = Preprocessing().labelOrder
+    var labelOrder: Int = Preprocessing().labelOrder.rawValue
 
     @Option(help: ArgumentHelp("Provenance entry KEY=VALUE stored in the model file (repeatable): data, split, seed, iterations ...", valueName: "key=value"))
     var provenance: [String] = []
@@ -112,38 +112,26 @@ struct ConvertCommand: ParsableCommand {
             o.classNames = names
         }
 
-        var p = Preprocessing()
-        guard ["gray", "rgb"].contains(channels) else { throw ValidationError("--channels must be gray or rgb, not \(channels)") }
-        p.channels = channels
-        guard ["none", "minmax", "window", "zscore"].contains(intensity) else {
-            throw ValidationError("--intensity must be none, minmax, window or zscore, not \(intensity)")
-        }
-        p.intensity = intensity
+        // The window first (its flag's own syntax), then every value through the one validation model files get.
+        var window = (lo: 0.0, hi: 0.0)
         switch (intensity, windowRange) {
-        case ("window", nil): throw ValidationError("--intensity window needs --window-range LO,HI (e.g. --window-range -160,240)")
-        case ("window", let text?):
+        case (Preprocessing.Intensity.window.rawValue, nil):
+            throw ValidationError("--intensity window needs --window-range LO,HI (e.g. --window-range -160,240)")
+        case (Preprocessing.Intensity.window.rawValue, let text?):
             let parts = text.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.count == 2, parts[0].isFinite, parts[1].isFinite, parts[0] < parts[1] else {
-                throw ValidationError("--window-range takes LO,HI with LO < HI, such as -160,240; got \"\(text)\"")
-            }
-            (p.windowLo, p.windowHi) = (parts[0], parts[1])
+            guard parts.count == 2 else { throw ValidationError("--window-range takes LO,HI with LO < HI, such as -160,240; got \"\(text)\"") }
+            window = (parts[0], parts[1])
         case (_, nil): break
         case (_, _?): throw ValidationError("--window-range applies only with --intensity window")
         }
-        guard [sliceAxis, rowAxis, colAxis].allSatisfy((0...2).contains), Set([sliceAxis, rowAxis, colAxis]).count == 3 else {
-            throw ValidationError("--slice-axis, --row-axis and --col-axis must be 0, 1 and 2 in some order; got \(sliceAxis), \(rowAxis), \(colAxis)")
+        let p: Preprocessing
+        switch Preprocessing.validated(channels: channels, intensity: intensity, windowLo: window.lo, windowHi: window.hi,
+                                       sliceAxis: sliceAxis, rowAxis: rowAxis, colAxis: colAxis,
+                                       orientation: orientation.uppercased(), imageOrder: imageOrder, labelOrder: labelOrder,
+                                       inChans: 3) {   // rgb against the checkpoint's own in_chans: Converter
+        case .success(let valid): p = valid
+        case .failure(let problem): throw ValidationError("\(Self.flag(of: problem.key)) \(problem.reason)")
         }
-        (p.sliceAxis, p.rowAxis, p.colAxis) = (sliceAxis, rowAxis, colAxis)
-        let code = orientation.uppercased()
-        let axes = code.map { c in ["RL", "AP", "SI"].firstIndex { $0.contains(c) } }
-        guard code.isEmpty || (axes.count == 3 && Set(axes.compactMap { $0 }).count == 3) else {
-            throw ValidationError("--orientation takes three axis letters, one of R/L, A/P and S/I each, such as LPS or RAS; got \"\(orientation)\"")
-        }
-        p.orientation = code
-        for (flag, order) in [("--image-order", imageOrder), ("--label-order", labelOrder)] where !(0...5).contains(order) {
-            throw ValidationError("\(flag) is a spline order from 0 to 5, not \(order)")
-        }
-        (p.imageOrder, p.labelOrder) = (imageOrder, labelOrder)
         o.preprocessing = p
 
         for entry in provenance {
@@ -160,6 +148,12 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func validate() throws { _ = try options() }
+
+    /// The flag that sets a `preprocessing.*` metadata key: "preprocessing.slice_axis" -> "--slice-axis".
+    static func flag(of key: String) -> String {
+        let name = key.split(separator: ".").last.map(String.init) ?? key
+        return name.hasPrefix("window_") ? "--window-range" : "--" + name.replacingOccurrences(of: "_", with: "-")
+    }
 
     func run() throws {
         let report = try Converter.convert(checkpoint: checkpoint, to: output, options: try options())

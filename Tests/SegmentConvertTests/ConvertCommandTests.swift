@@ -37,8 +37,8 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(m.config.depths, [2, 2, 4, 2])
         XCTAssertTrue(model.tensors.allSatisfy { $0.dtype == .f16 })
         var p = Preprocessing()
-        p.channels = "gray"; p.intensity = "window"; p.windowLo = -160; p.windowHi = 240.5
-        p.sliceAxis = 0; p.rowAxis = 2; p.colAxis = 1; p.orientation = "LPS"; p.imageOrder = 3; p.labelOrder = 0
+        p.channels = .gray; p.intensity = .window; p.windowLo = -160; p.windowHi = 240.5
+        p.sliceAxis = 0; p.rowAxis = 2; p.colAxis = 1; p.orientation = "LPS"; p.imageOrder = .cubic; p.labelOrder = .nearest
         XCTAssertEqual(m.preprocessing, p)
         XCTAssertEqual(m.provenance, ["data": "LiTS train", "seed": "1337", "note": "a=b"])
         XCTAssertTrue(m.converterVersion.hasPrefix("segment "), m.converterVersion)
@@ -56,7 +56,7 @@ final class ConvertCommandTests: XCTestCase {
         let m = try ModelFile.open(out).metadata
         XCTAssertEqual(m.preprocessing, Preprocessing())
         let q = m.preprocessing
-        XCTAssertTrue((q.channels, q.sliceAxis, q.rowAxis, q.colAxis, q.imageOrder) == ("gray", 2, 0, 1, 0), "\(q)")
+        XCTAssertTrue((q.channels, q.sliceAxis, q.rowAxis, q.colAxis, q.imageOrder) == (.gray, 2, 0, 1, .nearest), "\(q)")
         XCTAssertEqual(m.classNames, ["background", "class1", "class2", "class3"])
         XCTAssertEqual(m.provenance, [:])
     }

@@ -10,7 +10,7 @@ enum Tiny {
 
     static var metadata: ModelMetadata {
         var p = Preprocessing()
-        p.intensity = "window"; p.windowLo = -100; p.windowHi = 240.5; p.orientation = "LPS"; p.imageOrder = 3
+        p.intensity = .window; p.windowLo = -100; p.windowHi = 240.5; p.orientation = "LPS"; p.imageOrder = .cubic
         return ModelMetadata(config: config, preprocessing: p, classNames: ["background", "liver", "tumour"],
                              sourceSHA256: String(repeating: "ab", count: 32), converterVersion: "test",
                              provenance: ["seed": "1337", "data": "LiTS"])

@@ -104,11 +104,12 @@ final class RoundTripTests: XCTestCase {
                                     numHeads: meta["swin_unet.num_heads"] as! [Int], windowSize: meta["swin_unet.window_size"] as! Int,
                                     mlpRatio: meta["swin_unet.mlp_ratio"] as! Double)
         var p = Preprocessing()
-        p.channels = meta["preprocessing.channels"] as! String; p.intensity = meta["preprocessing.intensity"] as! String
+        p.channels = .init(rawValue: meta["preprocessing.channels"] as! String)!
+        p.intensity = .init(rawValue: meta["preprocessing.intensity"] as! String)!
         p.windowLo = meta["preprocessing.window_lo"] as! Double; p.windowHi = meta["preprocessing.window_hi"] as! Double
         p.sliceAxis = meta["preprocessing.slice_axis"] as! Int; p.rowAxis = meta["preprocessing.row_axis"] as! Int
         p.colAxis = meta["preprocessing.col_axis"] as! Int; p.orientation = meta["preprocessing.orientation"] as! String
-        p.imageOrder = meta["preprocessing.image_order"] as! Int; p.labelOrder = meta["preprocessing.label_order"] as! Int
+        p.imageOrder = .init(rawValue: meta["preprocessing.image_order"] as! Int)!; p.labelOrder = .init(rawValue: meta["preprocessing.label_order"] as! Int)!
         let provenance = Dictionary(uniqueKeysWithValues: meta.filter { $0.key.hasPrefix("provenance.") }
             .map { (String($0.key.dropFirst("provenance.".count)), $0.value as! String) })
         let want = ModelMetadata(config: config, preprocessing: p, classNames: meta["general.class_names"] as! [String],

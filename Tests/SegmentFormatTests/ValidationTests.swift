@@ -176,13 +176,14 @@ final class ValidationTests: XCTestCase {
             ("general.class_names", .strings(["background", "liver"]), "has 2 names but num_classes is 3"),
             ("general.class_names", .strings(["background", "liver", "liver"]), "has a name twice: [\"background\", \"liver\", \"liver\"]"),
             ("general.source_sha256", .string("ABC"), "is \"ABC\", not 64 lowercase hex digits"),
-            ("preprocessing.channels", .string("bgr"), "is \"bgr\", not gray or rgb"),
-            ("preprocessing.intensity", .string("ct"), "is \"ct\", not none, minmax, window or zscore"),
+            ("preprocessing.channels", .string("bgr"), "is \"bgr\", not gray, rgb"),
+            ("preprocessing.intensity", .string("ct"), "is \"ct\", not none, minmax, window, zscore"),
             ("preprocessing.window_hi", .float(-200), "and window_hi are -100.0, -200.0: they must be finite, with lo < hi for intensity window"),
             ("preprocessing.row_axis", .int(3), "is 3, not an array axis 0, 1 or 2"),
             ("preprocessing.row_axis", .int(2), "slice, row and column axes 2, 2, 1 are not distinct"),
             ("preprocessing.orientation", .string("LPR"), "is \"LPR\", not three axis codes such as RAS or LPS"),
-            ("preprocessing.image_order", .int(6), "is 6, not a spline order 0...5"),
+            ("preprocessing.image_order", .int(6), "is 6, not a spline order this tool resamples with (0, 1, 3)"),
+            ("preprocessing.label_order", .int(2), "is 2, not a spline order this tool resamples with (0, 1, 3)"),
         ]
         for (key, value, reason) in cases {
             do {

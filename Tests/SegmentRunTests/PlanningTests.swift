@@ -124,7 +124,7 @@ final class PlanningTests: XCTestCase {
         XCTAssertEqual(s.mean, 275)
         XCTAssertEqual(s.std, (([-100.0, 0, 300, 900].map { ($0 - 275) * ($0 - 275) }.reduce(0, +)) / 4).squareRoot(), accuracy: 1e-9)
         func run(_ kind: String, lo: Double = 0, hi: Double = 0, _ x: [Float]) -> [Float] {
-            var p = Preprocessing(); p.intensity = kind; p.windowLo = lo; p.windowHi = hi
+            var p = Preprocessing(); p.intensity = Preprocessing.Intensity(rawValue: kind)!; p.windowLo = lo; p.windowHi = hi
             var v = x
             IntensityTransform(p, statistics: s).apply(&v)
             return v
@@ -135,7 +135,7 @@ final class PlanningTests: XCTestCase {
         XCTAssertEqual(run("zscore", [275]), [0])
         XCTAssertEqual(run("zscore", [Float(275 + s.std)])[0], 1, accuracy: 1e-6)
         var flat = IntensityStatistics(); flat.add([5, 5])
-        var p = Preprocessing(); p.intensity = "minmax"
+        var p = Preprocessing(); p.intensity = .minmax
         var v: [Float] = [5, 5]
         IntensityTransform(p, statistics: flat).apply(&v)
         XCTAssertEqual(v, [0, 0], "a constant image maps to 0")

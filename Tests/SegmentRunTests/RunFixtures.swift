@@ -44,8 +44,8 @@ enum RunFixtures {
     /// The RGB picture model's preprocessing: RGB, values as read ([0, 1]).
     static var rgbPictures: Preprocessing {
         var p = Preprocessing()
-        p.channels = "rgb"
-        p.intensity = "none"
+        p.channels = .rgb
+        p.intensity = .none
         return p
     }
 

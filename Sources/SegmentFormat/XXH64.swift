@@ -1,7 +1,7 @@
 // XXH64 (xxHash, 64-bit, by Yann Collet): the model file's checksum. Chosen because it runs at memory speed
 // on one core (a ~100 MB model file hashes in tens of milliseconds), is fully specified, and has a C library
 // and published test vectors to check this implementation against (Tests/SegmentFormatTests/ChecksumTests).
-// Algorithm: https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md (section "XXH64 Algorithm").
+// docs/FORMAT.md (Checksum) says which bytes it covers and where the algorithm is specified.
 
 enum XXH64 {
     static let prime1: UInt64 = 0x9E37_79B1_85EB_CA87

@@ -1,6 +1,7 @@
-"""Swin-UNet (Cao et al.) as AdvMIM trains it: the PyTorch reference of this project.
+"""Swin-UNet (Cao et al.) as AdvMIM trains it: the PyTorch model the Swift engine is tested against.
 
-Written for `segment` from /work/shared/reference/swin-unet.md. Module names, parameter order and buffers follow the
+Written for `segment` from the Swin-UNet paper and its public checkpoints (docs/FORMAT.md lists every tensor by
+name and shape; docs/ARCHITECTURE.md shows the forward stage by stage). Module names, parameter order and buffers follow the
 public checkpoints, so `SwinUNet(cfg).state_dict()` has the keys of an AdvMIM / Swin-Unet `iter_N.pth`
 (all under `swin_unet.`). Dimensions, named once:
     B batch, H = W token grid side of a stage, L = H*W tokens, C channels, heads, ws window side, N = ws*ws,
@@ -223,7 +224,7 @@ class PatchExpand(nn.Module):
         self.norm = nn.LayerNorm(C // 2)
 
     def forward(self, x):
-        return self.norm(_pixel_unshuffle_tokens(self.expand(x), self.res, 2))
+        return self.norm(_pixel_shuffle_tokens(self.expand(x), self.res, 2))
 
 
 class FinalPatchExpand_X4(nn.Module):
@@ -237,11 +238,11 @@ class FinalPatchExpand_X4(nn.Module):
         self.norm = nn.LayerNorm(E)
 
     def forward(self, x):
-        return self.norm(_pixel_unshuffle_tokens(self.expand(x), self.res, self.P))
+        return self.norm(_pixel_shuffle_tokens(self.expand(x), self.res, self.P))
 
 
-def _pixel_unshuffle_tokens(x: torch.Tensor, res: int, p: int) -> torch.Tensor:
-    """(B, res*res, p*p*c) -> (B, (res*p)^2, c) with channel index p1*p*c + p2*c + ci going to pixel (h*p+p1, w*p+p2)."""
+def _pixel_shuffle_tokens(x: torch.Tensor, res: int, p: int) -> torch.Tensor:
+    """Depth to space (a pixel shuffle on tokens): (B, res*res, p*p*c) -> (B, (res*p)^2, c) with channel index p1*p*c + p2*c + ci going to pixel (h*p+p1, w*p+p2)."""
     B, L, PPc = x.shape
     c = PPc // (p * p)
     x = x.view(B, res, res, p, p, c).permute(0, 1, 3, 2, 4, 5)

@@ -13,7 +13,7 @@ export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
 
-.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench kernel-bench batch1-bench demo clean
+.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench engine-ab kernel-bench batch1-bench demo clean
 
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
@@ -23,6 +23,7 @@ help:
 	@echo "make data     fetch the real data of docs/DATA.md into $(DATA)"
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
 	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
+	@echo "make engine-ab AB_REV=REV | AB_FLAGS=FLAGS  the engine against another build of it, in lockstep"
 	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
 
@@ -83,6 +84,13 @@ bench: setup build
 	PYTHONPATH=trainer $(PY) bench/isolation.py --segment $(BIN) > bench-out/isolation.md
 	{ echo "# Performance"; echo; echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d) ($$(nproc) cores, $$(uname -m))."; echo; \
 	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; echo; cat bench-out/isolation.md; } > docs/PERFORMANCE.md
+
+# The engine alone, A against B in lockstep (bench/engine_ab.py): B is the working tree, A a git revision
+# (AB_REV=main~3) or the working tree built with other swiftc flags (AB_FLAGS=-Ounchecked).
+AB_REV   ?=
+AB_FLAGS ?=
+engine-ab: setup build
+	PYTHONPATH=trainer $(PY) bench/engine_ab.py $(if $(AB_REV),--rev $(AB_REV),--flags="$(AB_FLAGS)")
 
 # The kernels alone (C drivers in bench/kernels, built with the toolchain's clang against Sources/SegmentKernels):
 # the core's FMA peak, the GEMM on the model's shapes, one Swin block per stage timed operator by operator.

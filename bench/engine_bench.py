@@ -218,7 +218,7 @@ def make_model(segment: Path, bench: Path, workdir: Path) -> tuple[Path, str]:
     random weights written by segment-bench (latency does not depend on the weight values)."""
     import torch
     from segment_ref import SwinUNet, SwinUNetConfig
-    model_path = workdir / "swint.segmodel"
+    model_path = workdir / "swint.segm"
     ckpt = workdir / "swint.pth"
     torch.manual_seed(0)
     torch.save(SwinUNet(SwinUNetConfig()).state_dict(), ckpt)

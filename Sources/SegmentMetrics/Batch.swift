@@ -77,7 +77,12 @@ let scoringBytesPerVoxel = 16
 public struct ScoreOptions: Sendable {
     /// Labels to score; nil = every label present in any case.
     public var labels: [Int]?
-    public var classNames: [Int: String]
+    /// Unions of labels scored as one class each, after the labels.
+    public var regions: [Region] = []
+    /// Voxels where the reference has this label count for nothing (nnU-Net's ignore label).
+    public var ignoreLabel: Int?
+    /// Display names by metric key (a label's "1", a region's "1+2").
+    public var classNames: [String: String]
     public var policy: ScoringPolicy
     /// Overrides the reference header's spacing (one value per image axis), in mm.
     public var spacing: [Double]?
@@ -91,7 +96,7 @@ public struct ScoreOptions: Sendable {
     /// The memory one image may take (checked before reading it).
     public var budget: MemoryBudget = .machineDefault
 
-    public init(labels: [Int]? = nil, classNames: [Int: String] = [:], policy: ScoringPolicy = .init(),
+    public init(labels: [Int]? = nil, classNames: [String: String] = [:], policy: ScoringPolicy = .init(),
                 spacing: [Double]? = nil, missingAsEmpty: Bool = false, pngValues: PNGValues = .binary,
                 ignoreAffine: Bool = false, threads: Int = 1) {
         self.labels = labels; self.classNames = classNames; self.policy = policy; self.spacing = spacing
@@ -208,6 +213,7 @@ public func scorePrediction(_ pred: LabelImage, against ref: LabelImage, name: S
             + "pixdim or give --spacing.")
     }
     return try scoreCase(name: name, prediction: pred.labels, reference: ref.labels, spacing: spacing, unit: unit,
-                         labels: options.labels, policy: options.policy, predictionFile: predictionFile,
+                         labels: options.labels, regions: options.regions, ignoreLabel: options.ignoreLabel,
+                         policy: options.policy, predictionFile: predictionFile,
                          referenceFile: referenceFile, predictionMissing: missing, threads: threads)
 }

@@ -79,12 +79,28 @@ public struct CaseScore: Codable, Equatable, Sendable {
         case unit = "units", predictionMissing = "prediction_missing", metrics
     }
 
-    /// Adds both-empty scores for the labels of `labels` this case does not have (when the label set grew after
+    /// Adds both-empty scores for the classes (metric keys) this case does not have (when the label set grew after
     /// the case was scored, e.g. labels found in other cases or shards).
-    mutating func complete(labels: [Int], policy: ScoringPolicy) {
-        for label in labels where metrics[String(label)] == nil {
-            metrics[String(label)] = .bothEmpty(voxelCount: shape.reduce(1, *), policy: policy)
+    mutating func complete(keys: [String], policy: ScoringPolicy) {
+        for key in keys where metrics[key] == nil {
+            metrics[key] = .bothEmpty(voxelCount: shape.reduce(1, *), policy: policy)
         }
+    }
+}
+
+/// A union of labels scored as one class, as nnU-Net's regions (liver = liver + tumour, say): a voxel belongs to the
+/// region when its label is any of `labels`. Its metric key is the labels joined by "+", e.g. "1+2".
+public struct Region: Equatable, Hashable, Sendable {
+    public let labels: [Int]
+    public init(_ labels: [Int]) { self.labels = labels }
+    public var key: String { labels.map(String.init).joined(separator: "+") }
+
+    /// "1+2" -> [1, 2]: at least two distinct labels 1...65535, or nil.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "+", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count >= 2, parts.allSatisfy({ $0 != nil && (1...65535).contains($0!) }),
+              Set(parts.map { $0! }).count == parts.count else { return nil }
+        self.labels = parts.map { $0! }
     }
 }
 
@@ -142,14 +158,18 @@ public struct GridMismatchError: SegmentError {
     }
 }
 
-/// Scores one case in memory: for each label of `labels` (or, when nil, every label > 0 present in either image),
-/// overlap counts, Dice, IoU, and HD / HD95 / ASSD from an exact EDT.
+/// Scores one case in memory: for each label of `labels` (or, when nil, every label > 0 present in either image,
+/// the ignore label aside) and each region, overlap counts, Dice, IoU, and HD / HD95 / ASSD from an exact EDT.
 ///
 /// - prediction, reference: label images of the same shape (else `GridMismatchError`).
 /// - spacing: one value per axis of the shape, in `unit`s (ignored and reported as voxels in swin-unet mode).
+/// - regions: unions of labels scored as one class each, keyed "1+2".
+/// - ignoreLabel: voxels where the reference has this label count for nothing (nnU-Net's ignore label): they are
+///   background in both images for every class, and not counted in TN.
 /// - threads: classes scored concurrently (1 = on the calling thread).
 public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, spacing: [Double], unit: DistanceUnit,
-                      labels: [Int]? = nil, policy: ScoringPolicy = .init(),
+                      labels: [Int]? = nil, regions: [Region] = [], ignoreLabel: Int? = nil,
+                      policy: ScoringPolicy = .init(),
                       predictionFile: String = "", referenceFile: String = "", predictionMissing: Bool = false,
                       threads: Int = 1) throws -> CaseScore {
     guard prediction.shape == reference.shape else {
@@ -157,6 +177,38 @@ public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, s
                                 referenceFile: referenceFile.isEmpty ? "(reference)" : referenceFile,
                                 problem: "shape \(prediction.shape) vs \(reference.shape)")
     }
+    var prediction = prediction, reference = reference, ignored = 0
+    if let ignoreLabel {
+        (prediction, reference, ignored) = withoutIgnored(prediction, reference, ignoreLabel: UInt16(ignoreLabel))
+    }
+    var score = try scoreLabels(name: name, prediction: prediction, reference: reference, spacing: spacing, unit: unit,
+                                labels: labels, excluding: ignoreLabel, ignored: ignored, policy: policy,
+                                predictionFile: predictionFile, referenceFile: referenceFile,
+                                predictionMissing: predictionMissing, threads: threads)
+    for region in regions {
+        let inRegion = [Bool](unsafeUninitializedCapacity: 65536) { b, n in
+            b.initialize(repeating: false); for l in region.labels { b[l] = true }; n = 65536
+        }
+        let binary = { (m: LabelMap) in LabelMap(shape: m.shape, labels: m.labels.map { inRegion[Int($0)] ? 1 : 0 }) }
+        let r = try scoreLabels(name: name, prediction: binary(prediction), reference: binary(reference), spacing: spacing,
+                                unit: unit, labels: [1], ignored: ignored, policy: policy, threads: 1)
+        score.metrics[region.key] = r.metrics["1"]
+    }
+    return score
+}
+
+/// The images with every voxel where the reference has `ignoreLabel` set to background in both, and their count.
+func withoutIgnored(_ prediction: LabelMap, _ reference: LabelMap, ignoreLabel: UInt16) -> (LabelMap, LabelMap, Int) {
+    var p = prediction.labels, r = reference.labels, count = 0
+    for i in r.indices where r[i] == ignoreLabel { p[i] = 0; r[i] = 0; count += 1 }
+    return (LabelMap(shape: prediction.shape, labels: p), LabelMap(shape: reference.shape, labels: r), count)
+}
+
+/// scoreCase for single labels, on images whose ignored voxels (`ignored` of them) are already background.
+private func scoreLabels(name: String, prediction: LabelMap, reference: LabelMap, spacing: [Double], unit: DistanceUnit,
+                         labels: [Int]?, excluding excluded: Int? = nil, ignored: Int, policy: ScoringPolicy,
+                         predictionFile: String = "", referenceFile: String = "", predictionMissing: Bool = false,
+                         threads: Int) throws -> CaseScore {
     precondition(spacing.count == reference.rank && spacing.allSatisfy { $0 > 0 && $0.isFinite },
                  "spacing \(spacing) does not fit shape \(reference.shape)")
     let compat = policy.mode == .swinUNet
@@ -164,15 +216,16 @@ public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, s
     let usedUnit: DistanceUnit = compat ? .voxel : unit
     let grid = Grid3(shape: reference.shape)
     let census = LabelCensus(prediction: prediction, reference: reference)
-    let chosen = labels ?? census.presentLabels
+    let chosen = (labels ?? census.presentLabels).filter { $0 != excluded }   // the ignore label is never a class
     let diagonal = zip(reference.shape, usedSpacing).map { Double($0) * $1 * Double($0) * $1 }.reduce(0, +).squareRoot()
 
     var results = [ClassScore?](repeating: nil, count: chosen.count)
     let lock = NSLock()
     DispatchQueue.concurrentPerform(iterations: max(1, min(threads, chosen.count))) { worker in
         for k in stride(from: worker, to: chosen.count, by: max(1, min(threads, chosen.count))) {
-            let score = scoreLabel(chosen[k], prediction: prediction, reference: reference, grid: grid,
+            var score = scoreLabel(chosen[k], prediction: prediction, reference: reference, grid: grid,
                                    census: census, spacing: usedSpacing, diagonal: diagonal, policy: policy)
+            score.tn -= ignored
             lock.lock(); results[k] = score; lock.unlock()
         }
     }

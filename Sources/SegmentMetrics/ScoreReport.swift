@@ -61,6 +61,11 @@ public struct ScoreReport: Codable, Equatable, Sendable {
     /// "given" (labels chosen by --labels or a model file) or "present" (every label found in any case).
     public var labelsFrom: String
     public var labels: [Int]
+    /// Unions of labels scored as one class each (keys "1+2"), after the labels; absent without --regions.
+    public var regions: [String]?
+    /// Voxels where the reference has this label were left out of every class (nnU-Net's ignore label).
+    public var ignoreLabel: Int?
+    /// Display names by metric key (a label's "1", a region's "1+2").
     public var classNames: [String: String]
     /// Units of the distances: "mm", "pixel", "voxel", or "mixed" when cases differ (see each case's units).
     public var units: String
@@ -73,7 +78,8 @@ public struct ScoreReport: Codable, Equatable, Sendable {
     public var unmatchedPredictions: [String]
 
     enum CodingKeys: String, CodingKey {
-        case tool, policy, definitions, labelsFrom = "labels_from", labels, classNames = "class_names", units
+        case tool, policy, definitions, labelsFrom = "labels_from", labels, regions, ignoreLabel = "ignore_label"
+        case classNames = "class_names", units
         case foregroundMean = "foreground_mean", mean, counts, metricPerCase = "metric_per_case"
         case failedCases = "failed_cases", unmatchedPredictions = "unmatched_predictions"
     }
@@ -81,26 +87,29 @@ public struct ScoreReport: Codable, Equatable, Sendable {
     /// Aggregates scored cases. `labels` nil: the union of the labels each case was scored for; a case lacking one
     /// of them gets the both-empty scores. Means are over cases of the finite values (NaN and infinite values are
     /// left out and counted); the foreground mean is the mean over labels of the finite label means.
-    public init(cases: [CaseScore], failures: [CaseFailure] = [], labels: [Int]?, classNames: [Int: String] = [:],
+    public init(cases: [CaseScore], failures: [CaseFailure] = [], labels: [Int]?, regions: [Region] = [],
+                ignoreLabel: Int? = nil, classNames: [String: String] = [:],
                 policy: ScoringPolicy, tool: String, unmatchedPredictions: [String] = []) {
         let chosen = labels ?? Set(cases.flatMap { $0.metrics.keys.compactMap { Int($0) } }).sorted()
         self.tool = tool
         self.policy = policy
-        self.definitions = ScoreReport.definitions(policy)
+        self.definitions = ScoreReport.definitions(policy, regions: !regions.isEmpty, ignoreLabel: ignoreLabel)
         self.labelsFrom = labels == nil ? "present" : "given"
         self.labels = chosen
-        self.classNames = Dictionary(uniqueKeysWithValues: classNames.map { (String($0.key), $0.value) })
+        self.regions = regions.isEmpty ? nil : regions.map(\.key)
+        self.ignoreLabel = ignoreLabel
+        self.classNames = classNames
         let units = Set(cases.map { $0.unit.rawValue })
         self.units = units.count == 1 ? units.first! : units.isEmpty ? (policy.mode == .swinUNet ? "voxel" : "mm") : "mixed"
-        self.metricPerCase = cases.map { c in var c = c; c.complete(labels: chosen, policy: policy); return c }
+        let keys = chosen.map(String.init) + regions.map(\.key)
+        self.metricPerCase = cases.map { c in var c = c; c.complete(keys: keys, policy: policy); return c }
             .sorted { $0.name < $1.name }
         self.failedCases = failures.sorted { $0.name < $1.name }
         self.unmatchedPredictions = unmatchedPredictions.sorted()
         self.mean = [:]
         self.counts = [:]
         self.foregroundMean = [:]
-        for label in chosen {
-            let key = String(label)
+        for key in keys {
             let scores = metricPerCase.compactMap { $0.metrics[key] }
             var means = MetricValues(), excluded = [String: Int](), infinite = [String: Int]()
             for name in ScoreReport.metricNames {
@@ -120,13 +129,16 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                                       excluded: excluded, infinite: infinite)
         }
         for name in ScoreReport.metricNames {
-            let finite = chosen.compactMap { mean[String($0)]?[name] }.filter { $0.isFinite }
+            let finite = keys.compactMap { mean[$0]?[name] }.filter { $0.isFinite }
             foregroundMean[name] = finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count)
         }
     }
 
+    /// The metric keys in report order: the labels, then the regions.
+    public var classKeys: [String] { labels.map(String.init) + (regions ?? []) }
+
     /// The texts of `definitions`, for a policy.
-    static func definitions(_ policy: ScoringPolicy) -> [String: String] {
+    static func definitions(_ policy: ScoringPolicy, regions: Bool = false, ignoreLabel: Int? = nil) -> [String: String] {
         let worst = policy.worstDistance == .diagonal
             ? "replaced by the image diagonal sqrt(sum((n_axis * spacing_axis)^2)) in the case's units"
             : "+inf, left out of the means and counted"
@@ -138,8 +150,17 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                 + "(linear interpolation, numpy) and ASSD = mean of the pooled distances in both directions",
             "dice": "2 TP / (n_pred + n_ref); IoU = TP / (TP + FP + FN)",
             "means": "per label: mean over cases of the finite values (NaN and infinite values left out and counted); "
-                + "foreground_mean: mean over labels of the finite label means",
+                + "foreground_mean: mean over labels (and regions) of the finite label means",
         ]
+        if regions {
+            d["regions"] = "a region \"1+2\" is scored as one class: a voxel is in it when its label is any of the listed "
+                + "labels (nnU-Net's regions)"
+        }
+        if let ignoreLabel {
+            d["ignore_label"] = "voxels where the reference has label \(ignoreLabel) are background in both images for "
+                + "every class and are not counted in TN (nnU-Net's ignore label); surfaces are those of the masks so "
+                + "cut"
+        }
         switch policy.mode {
         case .standard:
             d["empty_masks"] = "both empty: Dice, IoU and distances NaN (left out of the means, counted); "
@@ -164,6 +185,11 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                     + "\(report.policy.worstDistance.rawValue)) differs from \(sources[0])'s (\(first.policy.mode.rawValue), "
                     + "\(first.policy.worstDistance.rawValue))")
             }
+            guard report.regions == first.regions && report.ignoreLabel == first.ignoreLabel else {
+                throw ReportError.mergeConflict(path: source, problem: "its regions (\(report.regions ?? [])) or ignore label "
+                    + "(\(report.ignoreLabel.map(String.init) ?? "none")) differ from \(sources[0])'s (\(first.regions ?? []), "
+                    + "\(first.ignoreLabel.map(String.init) ?? "none"))")
+            }
             guard report.labelsFrom == first.labelsFrom && (first.labelsFrom == "present" || report.labels == first.labels) else {
                 throw ReportError.mergeConflict(path: source, problem: "its labels (\(report.labelsFrom) \(report.labels)) differ from "
                     + "\(sources[0])'s (\(first.labelsFrom) \(first.labels))")
@@ -175,10 +201,12 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                 seen[name] = source
             }
         }
-        var names: [Int: String] = [:]
-        for report in reports { for (k, v) in report.classNames { if let k = Int(k) { names[k] = v } } }
+        var names: [String: String] = [:]
+        for report in reports { for (k, v) in report.classNames { names[k] = v } }
         return ScoreReport(cases: reports.flatMap(\.metricPerCase), failures: reports.flatMap(\.failedCases),
-                           labels: first.labelsFrom == "given" ? first.labels : nil, classNames: names,
+                           labels: first.labelsFrom == "given" ? first.labels : nil,
+                           regions: (first.regions ?? []).compactMap { Region(parsing: $0) }, ignoreLabel: first.ignoreLabel,
+                           classNames: names,
                            policy: first.policy, tool: tool,
                            unmatchedPredictions: reports.flatMap(\.unmatchedPredictions))
     }
@@ -214,13 +242,13 @@ public struct ScoreReport: Codable, Equatable, Sendable {
             + ["empty_ref", "empty_pred", "prediction_missing", "units", "spacing", "reference_file", "prediction_file", "error"]
         var rows = [header.joined(separator: ",")]
         for c in metricPerCase {
-            for label in labels {
-                guard let s = c.metrics[String(label)] else { continue }
+            for key in classKeys {
+                guard let s = c.metrics[key] else { continue }
                 let values = ScoreReport.metricNames.map { name -> String in
                     let v = s.value(name)
                     return ["TP", "FP", "FN", "TN", "n_pred", "n_ref"].contains(name) ? String(Int(v)) : csvNumber(v)
                 }
-                rows.append(([c.name, String(label), classNames[String(label)] ?? "", "ok"] + values
+                rows.append(([c.name, key, classNames[key] ?? "", "ok"] + values
                     + [String(s.emptyRef), String(s.emptyPred), String(c.predictionMissing), c.unit.rawValue,
                        c.spacing.map { csvNumber($0) }.joined(separator: "x"), c.referenceFile, c.predictionFile, ""])
                     .map(csvField).joined(separator: ","))
@@ -242,8 +270,8 @@ public struct ScoreReport: Codable, Equatable, Sendable {
             "empty masks: \(definitions["empty_masks"] ?? "")", ""]
         let columns = ["label", "class", "cases", "Dice", "IoU", "HD95", "HD", "ASSD", "excluded Dice/HD95", "inf HD95"]
         var rows: [[String]] = [columns]
-        for label in labels {
-            let key = String(label), m = mean[key] ?? [:], n = counts[key]
+        for key in classKeys {
+            let m = mean[key] ?? [:], n = counts[key]
             rows.append([key, classNames[key] ?? "", String(n?.cases ?? 0)]
                 + ["Dice", "IoU", "HD95", "HD", "ASSD"].map { tableNumber(m[$0] ?? .nan) }
                 + ["\(n?.excluded["Dice"] ?? 0)/\(n?.excluded["HD95"] ?? 0)", String(n?.infinite["HD95"] ?? 0)])

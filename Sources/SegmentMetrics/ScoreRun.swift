@@ -53,6 +53,7 @@ public enum ScoreRun {
             progress.finish("cases=\(found.pairs.count) ok=\(result.scores.count) failed=\(result.failures.count)",
                             seconds: Date().timeIntervalSince(start))
             report = ScoreReport(cases: result.scores, failures: result.failures, labels: r.options.labels,
+                                 regions: r.options.regions, ignoreLabel: r.options.ignoreLabel,
                                  classNames: r.options.classNames, policy: r.options.policy, tool: r.tool,
                                  unmatchedPredictions: found.unmatched)
         }

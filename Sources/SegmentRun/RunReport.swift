@@ -51,6 +51,8 @@ public struct CaseRecord: Codable, Equatable, Sendable {
     public var probabilities: String?
     public var overlays: [String]?
     public var reference: String?
+    /// What was done to the input that the user may not expect (a colour picture given to a gray model, say).
+    public var warnings: [String]?
 
     public init(name: String, input: String, output: String, status: CaseStatus, timeSeconds: Double = 0) {
         self.name = name; self.input = input; self.output = output; self.status = status; self.timeSeconds = timeSeconds
@@ -58,6 +60,7 @@ public struct CaseRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name, input, output, status, error, shape, spacing, slices, labels, probabilities, overlays, reference
+        case warnings
         case exitCode = "exit_code", timeSeconds = "time_s"
     }
 }

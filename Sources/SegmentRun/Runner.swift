@@ -94,6 +94,9 @@ public enum Runner {
                 errors.append(e)
             }
             record.timeSeconds = Date().timeIntervalSince(t0)
+            for w in record.warnings ?? [] {
+                FileHandle.standardError.write(Data("segment: warning: \(record.input): \(w)\n".utf8))
+            }
             progress.caseFinished(record.statusLine)
             records.append(record)
         }
@@ -118,7 +121,7 @@ public enum Runner {
         if o.reference != nil {
             let names = metadata.classNames
             report.scores = ScoreReport(cases: scores, labels: Array(1..<names.count),
-                                        classNames: Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.offset, $0.element) }),
+                                        classNames: Dictionary(uniqueKeysWithValues: names.enumerated().map { (String($0.offset), $0.element) }),
                                         policy: ScoringPolicy(), tool: "segment \(o.toolVersion)")
         }
         progress.finish("cases=\(summary.cases) ok=\(summary.ok) skipped=\(summary.skipped) failed=\(summary.failed)", seconds: seconds)

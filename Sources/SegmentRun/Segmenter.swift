@@ -142,6 +142,9 @@ final class Segmenter {
         // Channels, planar (channels, H, W): the model's "rgb" takes RGB (a gray picture is repeated inside the engine);
         // its "gray" takes gray (an RGB picture becomes its luma 0.299 R + 0.587 G + 0.114 B, ITU-R BT.601).
         var planes: [[Float]]
+        if let w = Segmenter.channelWarning(model: pre.channels, pictureChannels: picture.channels) {
+            record.warnings = (record.warnings ?? []) + [w]
+        }
         if pre.channels == .rgb && picture.channels == 3 {
             planes = (0..<3).map { ch in stride(from: ch, to: picture.pixels.count, by: 3).map { picture.pixels[$0] } }
         } else if picture.channels == 3 {
@@ -172,13 +175,34 @@ final class Segmenter {
         }
         if let folder = options.overlay {
             let path = CasePlanner.join(folder, c.name + ".png")
-            let rgb = Overlay.render(image: picture.pixels, channels: picture.channels, width: W, height: H, labels: mask)
-            try PNGWriter.writeRGB(rgb, width: W, height: H, to: path)
+            let o = Overlay.picture(image: picture.pixels, channels: picture.channels, width: W, height: H, labels: mask,
+                                    window: overlayWindow, classNames: metadata.classNames)
+            try PNGWriter.writeRGB(o.rgb, width: o.width, height: o.height, to: path)
             record.overlays = [path]
         }
         try PNGWriter.writeMask(mask, width: W, height: H, values: pngValues, to: c.output)
         record.labels = labelRecords(mask, voxelMillilitres: nil)
         return scores
+    }
+
+    /// The grey levels of overlays: the model's own CT window when it has one, so the picture shows what the
+    /// network was shown; else each slice's min-max.
+    private var overlayWindow: (lo: Float, hi: Float)? {
+        pre.intensity == .window ? (Float(pre.windowLo), Float(pre.windowHi)) : nil
+    }
+
+    /// The warning for a picture whose colour does not match the model's input: it is converted, and the user
+    /// should know (a gray model fed dermoscopy photos, or a colour-trained checkpoint converted as gray).
+    static func channelWarning(model: Preprocessing.Channels, pictureChannels: Int) -> String? {
+        switch (model, pictureChannels) {
+        case (.gray, 3):
+            return "an RGB picture given to a model that takes gray: converted to its luma (0.299 R + 0.587 G + 0.114 B). "
+                + "If the checkpoint was trained on colour, convert it again with --channels rgb"
+        case (.rgb, 1):
+            return "a gray picture given to a model that takes RGB: its gray value was repeated in R, G and B"
+        default:
+            return nil
+        }
     }
 
     /// Bytes a voxel of the input grid takes beyond the stored image: the mask, a reference's labels (with --ref), and
@@ -287,9 +311,9 @@ final class Segmenter {
         for i in chosen {
             let k = canonicalIndex(i)
             let path = CasePlanner.join(folder, c.name + String(format: "_slice%04d.png", i))
-            let rgb = Overlay.render(image: volume.slice(k, layout: layout), channels: 1, width: C, height: R,
-                                     labels: maskSlice(k))
-            try PNGWriter.writeRGB(rgb, width: C, height: R, to: path)
+            let o = Overlay.picture(image: volume.slice(k, layout: layout), channels: 1, width: C, height: R,
+                                    labels: maskSlice(k), window: overlayWindow, classNames: metadata.classNames)
+            try PNGWriter.writeRGB(o.rgb, width: o.width, height: o.height, to: path)
             written.append(path)
         }
         return written

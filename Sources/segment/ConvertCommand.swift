@@ -166,6 +166,10 @@ struct ConvertCommand: ParsableCommand {
         let millions = String(format: "%.1f", Double(report.parameterCount) / 1e6)
         lines.append("Swin-UNet img_size \(c.imgSize), patch \(c.patchSize), in_chans \(c.inChans), embed_dim \(c.embedDim), depths \(c.depths.map(String.init).joined(separator: ",")), heads \(c.numHeads.map(String.init).joined(separator: ",")), window \(c.windowSize), mlp_ratio \(c.mlpRatio), \(c.numClasses) classes (\(report.metadata.classNames.joined(separator: ", ")))")
         lines.append("wrote \(output): \(report.tensorCount) tensors, \(millions) M parameters, \(dtype)")
+        let pre = report.metadata.preprocessing
+        lines.append(pre.channels == .gray
+            ? "input: gray images (RGB pictures are turned into their luma). A checkpoint trained on colour images (dermoscopy, photographs) needs --channels rgb"
+            : "input: RGB images (gray pictures are repeated in R, G and B)")
         FileHandle.standardError.write(Data(lines.map { "segment convert: \($0)\n" }.joined().utf8))
     }
 }

@@ -47,6 +47,15 @@ struct ScoreCommand: ParsableCommand {
                                valueName: "list"))
     var labels: String?
 
+    @Option(help: ArgumentHelp("Also score unions of labels as one class each (nnU-Net's regions), optionally named, e.g. liver=1+2 or 1+2,2+3.",
+                               valueName: "regions"))
+    var regions: String?
+
+    @Option(name: .customLong("ignore-label"),
+            help: ArgumentHelp("Leave out every voxel where the reference has this label, from every class (nnU-Net's ignore label).",
+                               valueName: "label"))
+    var ignoreLabel: Int?
+
     @Option(help: "Model file whose class names (and labels 1..classes-1) the report uses.")
     var model: String?
 
@@ -99,6 +108,11 @@ struct ScoreCommand: ParsableCommand {
         if PNGValues(rawValue: pngValues) == nil { throw ValidationError("--png-values is binary or label") }
         _ = try parsedLabels()
         _ = try parsedSpacing()
+        _ = try parsedRegions()
+        if let ignoreLabel, !(1...65535).contains(ignoreLabel) { throw ValidationError("--ignore-label \(ignoreLabel) is not a label 1...65535") }
+        if let ignoreLabel, let labels = try parsedLabels(), labels.contains(ignoreLabel) {
+            throw ValidationError("--labels includes \(ignoreLabel), the --ignore-label: an ignored label cannot be scored")
+        }
     }
 
     func parsedLabels() throws -> [Int]? {
@@ -108,6 +122,26 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--labels takes foreground labels 1...65535 separated by commas, e.g. 1,2,3")
         }
         return Array(Set(values.map { $0! })).sorted()
+    }
+
+    /// --regions "liver=1+2,tumour=2+3" or "1+2,2+3": each a union of labels, with an optional name.
+    func parsedRegions() throws -> [(region: Region, name: String?)] {
+        guard let regions else { return [] }
+        var out: [(Region, String?)] = []
+        for item in regions.split(separator: ",", omittingEmptySubsequences: false) {
+            var text = item.trimmingCharacters(in: .whitespaces), name: String?
+            if let eq = text.firstIndex(of: "=") {
+                name = String(text[..<eq]).trimmingCharacters(in: .whitespaces)
+                text = String(text[text.index(after: eq)...])
+            }
+            guard let region = Region(parsing: text), name.map({ !$0.isEmpty }) ?? true else {
+                throw ValidationError("--regions takes unions of two or more distinct labels joined by +, each optionally "
+                    + "named NAME=, separated by commas, e.g. liver=1+2 or 1+2,2+3; got \"\(item)\"")
+            }
+            guard !out.contains(where: { $0.0 == region }) else { throw ValidationError("--regions gives \(region.key) twice") }
+            out.append((region, name))
+        }
+        return out
     }
 
     func parsedSpacing() throws -> [Double]? {
@@ -122,18 +156,22 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         let tool = "segment \(SegmentVersion.string)"
         var labels = try parsedLabels()
-        var names: [Int: String] = [:]
+        var names: [String: String] = [:]
         if let model {
             let classNames = try ModelFile.open(model).metadata.classNames
-            for (label, name) in classNames.enumerated().dropFirst() { names[label] = name }
+            for (label, name) in classNames.enumerated().dropFirst() { names[String(label)] = name }
             if labels == nil { labels = Array(1..<max(classNames.count, 1)) }
         }
+        let regions = try parsedRegions()
+        for (region, name) in regions { if let name { names[region.key] = name } }
         var options = ScoreOptions(labels: labels, classNames: names,
                                    policy: ScoringPolicy(mode: compat, worstDistance: worstDistance),
                                    spacing: try parsedSpacing(), missingAsEmpty: missingAsEmpty,
                                    pngValues: PNGValues(rawValue: pngValues)!, ignoreAffine: ignoreAffine,
                                    threads: threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 256))
         if let memoryLimit { options.budget = MemoryBudget(parsing: memoryLimit)! }
+        options.regions = regions.map(\.region)
+        options.ignoreLabel = ignoreLabel
         let inputs: ScoreRequest.Inputs = !merge.isEmpty ? .merge(merge)
             : pairs.map { .pairsList($0) } ?? .files(prediction: prediction!, reference: reference!)
         var request = ScoreRequest(inputs: inputs, options: options, tool: tool)

@@ -71,6 +71,54 @@ final class PNGTests: XCTestCase {
         assertImagingError(try PNGImage.read(rgb).labels(), "notALabelImage", path: rgb)
     }
 
+    /// A small slice is drawn at 512 pixels on its long side (labels nearest, image linear), grey levels from the
+    /// window (clamped outside it), and a legend strip with each class's swatch and its name in white.
+    func testOverlayPictureIsReadableWithWindowAndLegend() throws {
+        let W = 100, H = 60
+        // Background 60 (HU), a 20 x 10 block of label 1 at columns 30..49, rows 20..29; two extreme pixels.
+        var image = [Float](repeating: 60, count: W * H)
+        image[0] = -1000; image[W * H - 1] = 3000
+        var labels = [UInt8](repeating: 0, count: W * H)
+        for y in 20..<30 { for x in 30..<50 { labels[y * W + x] = 1 } }
+        let o = Overlay.picture(image: image, channels: 1, width: W, height: H, labels: labels, window: (-160, 240),
+                                classNames: ["background", "liver", "tumour"])
+        let scale = 512.0 / 100
+        XCTAssertEqual(o.width, 512)
+        let imageHeight = Int((Double(H) * scale).rounded())   // 307
+        XCTAssertGreaterThan(o.height, imageHeight + 10, "a legend strip below the image")
+        XCTAssertEqual(o.rgb.count, o.width * o.height * 3)
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(o.rgb[(y * o.width + x) * 3 ..< (y * o.width + x) * 3 + 3]) }
+        // Window: 60 HU -> (60 + 160) / 400 * 255 = 140.25 -> 140; far from the block and the corners.
+        XCTAssertEqual(pixel(400, 250), [140, 140, 140])
+        // The corners hold the clamped extremes (nearest the corner pixel of the zoom grid is that pixel).
+        XCTAssertEqual(pixel(0, 0), [0, 0, 0])
+        XCTAssertEqual(pixel(o.width - 1, imageHeight - 1), [255, 255, 255])
+        // The block's centre (column 40, row 25 of the slice) is label 1's colour at opacity 0.35 over grey 140.25.
+        let g = Float(220) * (Float(255) / Float(400)), opacity = Float(0.35)
+        XCTAssertEqual(pixel(Int(40 * scale), Int(25 * scale)),
+                       Overlay.palette[0].map { UInt8(((1 - opacity) * g + opacity * Float($0)).rounded()) })
+        // Its outline starts where scipy's grid (output o at input o * 99 / 511) first rounds to column 30.
+        let leftEdge = try XCTUnwrap((0..<o.width).first { pixel($0, Int(25 * scale)) == Overlay.palette[0] })
+        XCTAssertEqual(leftEdge, Int((29.5 * 511 / 99).rounded(.up)))
+        // Legend: a swatch of each foreground class, white text, nothing else but the strip's grey.
+        let legend = (imageHeight * o.width..<(o.width * o.height)).map { Array(o.rgb[$0 * 3..<$0 * 3 + 3]) }
+        let colours = Set(legend)
+        XCTAssertTrue(colours.contains(Overlay.palette[0]) && colours.contains(Overlay.palette[1]), "\(colours)")
+        XCTAssertTrue(colours.contains([255, 255, 255]))
+        XCTAssertEqual(colours, [Overlay.palette[0], Overlay.palette[1], [255, 255, 255], [32, 32, 32]])
+        // The first letter after label 1's swatch is "L" (3 x 5 at twice its size): its left column is white for
+        // 10 rows, its bottom row for 6 pixels, and the rest of its cell is strip grey.
+        let top = imageHeight + 6, left = 6 + 10 + 4
+        for y in 0..<10 { for x in 0..<6 {
+            let white = x < 2 || y >= 8
+            XCTAssertEqual(pixel(left + x, top + y), white ? [255, 255, 255] : [32, 32, 32], "L at (\(x), \(y))")
+        } }
+        // No legend without class names; a slice already 512 or more is kept at its size.
+        let plain = Overlay.picture(image: [Float](repeating: 0, count: 600 * 2), channels: 1, width: 600, height: 2,
+                                    labels: [UInt8](repeating: 0, count: 1200))
+        XCTAssertEqual([plain.width, plain.height], [600, 2])
+    }
+
     func testOverlayFillsTranslucentlyAndOutlinesOpaquely() throws {
         let W = 6, H = 5
         // A gray ramp 0...1 over the image; a 4x3 block of label 2 at rows 1...3, columns 1...4.

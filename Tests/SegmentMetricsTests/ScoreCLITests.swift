@@ -285,6 +285,64 @@ final class ScoreCLITests: XCTestCase {
                                              referenceFile: "ref.nii.gz", options: ScoreOptions(ignoreAffine: true)))
     }
 
+    /// Regions (unions of labels) and an ignore label against nnU-Net's rules written directly in numpy
+    /// (region_or_label_to_mask; TP/FP/FN/TN over the voxels whose reference is not the ignore label; Dice NaN when
+    /// TP + FP + FN = 0): counts exact, Dice and IoU to 1e-12. Distances of a region equal those of its binary masks.
+    func testRegionsAndIgnoreLabelFollowNNUNet() throws {
+        let shape = [13, 11, 7], n = 13 * 11 * 7
+        var state: UInt64 = 7
+        func next() -> UInt16 { state = state &* 6364136223846793005 &+ 1442695040888963407; return UInt16(state >> 62) }
+        let pred = (0..<n).map { _ in next() }, ref = (0..<n).map { _ in next() }
+        let regions = [Region([1, 2]), Region([2, 3])]
+        let score = try scoreCase(name: "r", prediction: LabelMap(shape: shape, labels: pred),
+                                  reference: LabelMap(shape: shape, labels: ref), spacing: [1, 1, 1], unit: .mm,
+                                  labels: nil, regions: regions, ignoreLabel: 3)
+        XCTAssertEqual(Set(score.metrics.keys), ["1", "2", "1+2", "2+3"], "the ignore label is not scored as a label")
+        let dir = try TestSupport.temporaryDirectory(self)
+        let p = dir.appendingPathComponent("p.u16"), r = dir.appendingPathComponent("r.u16")
+        try pred.withUnsafeBytes { Data($0) }.write(to: p)
+        try ref.withUnsafeBytes { Data($0) }.write(to: r)
+        let out = try TestSupport.python("""
+            import sys, json, numpy as np
+            p = np.fromfile(sys.argv[1], '<u2'); r = np.fromfile(sys.argv[2], '<u2')
+            use = ~(r == 3)
+            res = {}
+            for key, labels in [("1", [1]), ("2", [2]), ("1+2", [1, 2]), ("2+3", [2, 3])]:
+                mr = np.isin(r, labels); mp = np.isin(p, labels)
+                tp = int(np.sum(mr & mp & use)); fp = int(np.sum(~mr & mp & use))
+                fn = int(np.sum(mr & ~mp & use)); tn = int(np.sum(~mr & ~mp & use))
+                res[key] = [tp, fp, fn, tn, 2 * tp / (2 * tp + fp + fn), tp / (tp + fp + fn)]
+            print(json.dumps(res))
+            """, [p.path, r.path])
+        let want = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: [Double]]
+        for (key, w) in want {
+            let s = try XCTUnwrap(score.metrics[key], key)
+            XCTAssertEqual([s.tp, s.fp, s.fn, s.tn].map(Double.init), Array(w[0..<4]), key)
+            XCTAssertEqual(s.dice, w[4], accuracy: 1e-12, key)
+            XCTAssertEqual(s.iou, w[5], accuracy: 1e-12, key)
+        }
+        // A region's distances are those of its binary masks scored as one label (ignored voxels as background).
+        let inRegion = { (v: UInt16, i: Int) -> UInt16 in ref[i] == 3 ? 0 : (v == 1 || v == 2 ? 1 : 0) }
+        let binary = try scoreCase(name: "b", prediction: LabelMap(shape: shape, labels: pred.enumerated().map { inRegion($1, $0) }),
+                                   reference: LabelMap(shape: shape, labels: ref.enumerated().map { inRegion($1, $0) }),
+                                   spacing: [1, 1, 1], unit: .mm, labels: [1])
+        XCTAssertEqual(score.metrics["1+2"]?.hd95, binary.metrics["1"]?.hd95)
+        XCTAssertEqual(score.metrics["1+2"]?.assd, binary.metrics["1"]?.assd)
+        // The report keys regions after the labels, names them, says what they are, and merges only like with like.
+        let report = ScoreReport(cases: [score], labels: nil, regions: regions, ignoreLabel: 3,
+                                 classNames: ["1+2": "liver"], policy: .init(), tool: "test")
+        XCTAssertEqual(report.classKeys, ["1", "2", "1+2", "2+3"])
+        XCTAssertNotNil(report.definitions["regions"]); XCTAssertNotNil(report.definitions["ignore_label"])
+        XCTAssertTrue(report.table().contains("1+2") && report.table().contains("liver"), report.table())
+        XCTAssertTrue(report.csv().contains(",1+2,liver,ok,"), report.csv())
+        let plain = ScoreReport(cases: [score], labels: nil, policy: .init(), tool: "test")
+        XCTAssertThrowsError(try ScoreReport.merge([report, plain], sources: ["a.json", "b.json"], tool: "t"))
+        let file = dir.appendingPathComponent("report.json")
+        try report.json().write(to: file)
+        let round = try ScoreReport.read(file.path)
+        XCTAssertEqual(round.regions, ["1+2", "2+3"]); XCTAssertEqual(round.ignoreLabel, 3)
+    }
+
     func testCaseNames() {
         XCTAssertEqual(CaseNames.ofMask("/a/b/case_01.nii.gz"), "case_01")
         XCTAssertEqual(CaseNames.ofMask("case_01.NII"), "case_01")

@@ -349,7 +349,8 @@ final class CommandTests: XCTestCase {
         let best = perSlice.firstIndex(of: perSlice.max()!)!
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: overlays.path), [String(format: "phantom_slice%04d.png", best)])
         let picture = try PNGFile(overlays.appendingPathComponent(String(format: "phantom_slice%04d.png", best)).path)
-        XCTAssertEqual([picture.width, picture.height, picture.channels], [24, 40, 3])
+        // The 24 x 40 slice drawn at 512 on its long side (24 * 512 / 40 = 307.2), plus one 24-pixel legend row.
+        XCTAssertEqual([picture.width, picture.height, picture.channels], [307, 512 + 24, 3])
 
         r = try RunFixtures.segment([phantom, "-o", out, "--model", band, "--overlay", overlays.path, "--overlay-slices", "0,5", "--overwrite"])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -39,6 +39,32 @@ final class PictureTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try RunFixtures.pngValues(out).values,
                        try RunFixtures.pngValues(TestSupport.fixture("run/expected_band_luma.png").path).values)
+        // The conversion is not silent: a warning on stderr naming the file and the fix, and in the report.
+        let picture = try TestSupport.fixture("run/picture_rgb.png").path
+        XCTAssertTrue(r.stderr.contains("segment: warning: \(picture): an RGB picture given to a model that takes gray")
+                      && r.stderr.contains("--channels rgb"), r.stderr)
+        let report = dir.appendingPathComponent("run.json").path
+        let again = try RunFixtures.segment([TestSupport.fixture("run/picture_rgb.png").path, "-o", out, "--model", model,
+                                             "--png-values", "label", "--overwrite", "--report", report, "--quiet"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("segment: warning:"), "warnings are shown even with --quiet: \(again.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as! [String: Any]
+        let warnings = ((json["cases"] as! [[String: Any]])[0]["warnings"] as? [String]) ?? []
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings.first?.hasPrefix("an RGB picture given to a model that takes gray") ?? false, "\(warnings)")
+    }
+
+    /// An RGB model on a gray picture repeats the gray value (warned); a matching picture gives no warning.
+    func testRGBModelOnGrayPictureWarns() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let model = try RunFixtures.model("rgb", RunFixtures.rgbPictures, in: dir)
+        let out = dir.appendingPathComponent("mask.png").path
+        let r = try RunFixtures.segment([TestSupport.fixture("run/picture_gray.png").path, "-o", out, "--model", model])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("a gray picture given to a model that takes RGB"), r.stderr)
+        let rgb = try RunFixtures.segment([TestSupport.fixture("run/picture_rgb.png").path, "-o", out, "--model", model, "--overwrite"])
+        XCTAssertEqual(rgb.status, 0, rgb.stderr)
+        XCTAssertFalse(rgb.stderr.contains("warning"), rgb.stderr)
     }
 
     /// --png-values binary on a three-class model would merge classes: refused (exit 2) before any work.

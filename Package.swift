@@ -7,7 +7,7 @@
 //   SegmentFormat         the model file: layout, metadata, the Swin-UNet tensor spec, reader (mmap + validation), writer
 //   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
 //   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
-//   SegmentEngine         fused CPU kernels (with naive references) and the Swin-UNet forward graph
+//   SegmentEngine         the Swin-UNet's modules on fused CPU kernels, and its forward
 //   SegmentImaging        NIfTI and PNG I/O, resampling (scipy.ndimage.zoom semantics), orientation
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
 //   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
@@ -53,11 +53,13 @@ let package = Package(
                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The engine's naive twin (the PyTorch forward step by step) and its forward module by module, for the tests.
+        .target(name: "EngineReference", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/EngineReference"),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
-        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "EngineReference", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
         .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),

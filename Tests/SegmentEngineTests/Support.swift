@@ -1,5 +1,6 @@
 // Test helpers of the engine tests: the fixture reader (safetensors, float32 only), a seeded generator of
 // random tensors, pointer storage for kernel arguments, and comparisons that report what they measured.
+import EngineReference
 import Foundation
 import SegmentFormat
 import TestSupport
@@ -71,12 +72,13 @@ extension SwinUNetEngine {
         return out
     }
 
-    /// Logits and every named stage activation.
+    /// Logits and every named stage activation, the modules run one by one (EngineReference's StageForward).
     func stages(_ input: [Float], batch: Int, channels: Int) -> [String: [Float]] {
         var seen: [String: [Float]] = [:]
-        observer = { name, values in seen[name] = Array(values) }
-        defer { observer = nil }
-        _ = logits(input, batch: batch, channels: channels)
+        let forward = StageForward(self)
+        input.withUnsafeBufferPointer { x in
+            forward(x.baseAddress!, batch: batch, channels: channels) { name, values in seen[name] = Array(values) }
+        }
         return seen
     }
 }

@@ -49,7 +49,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: nifti),
         // Benchmark driver of the engine (bench/engine_bench.py runs it); not a product.
-        .executableTarget(name: "segment-bench", dependencies: ["SegmentEngine", "SegmentFormat", "CBLAS",
+        .executableTarget(name: "segment-bench", dependencies: ["SegmentCore", "SegmentEngine", "SegmentFormat", "CBLAS",
                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -59,9 +59,9 @@ let package = Package(
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
-        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "EngineReference", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "EngineReference", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
-        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
+        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCore", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]

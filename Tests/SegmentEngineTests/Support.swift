@@ -2,6 +2,7 @@
 // random tensors, pointer storage for kernel arguments, and comparisons that report what they measured.
 import EngineReference
 import Foundation
+import SegmentCore
 import SegmentFormat
 import TestSupport
 import XCTest
@@ -85,16 +86,9 @@ extension SwinUNetEngine {
 
 /// Deterministic normal-ish values (SplitMix64 + Box-Muller).
 struct Rand {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    var generator: SplitMix64
+    init(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
+    mutating func uniform() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
     mutating func normal(_ n: Int, std: Double = 1, mean: Double = 0) -> [Float] {
         (0..<n).map { _ in Float(mean + std * (-2 * Foundation.log(max(uniform(), 1e-300))).squareRoot() * Foundation.cos(2 * .pi * uniform())) }
     }

@@ -53,6 +53,8 @@ let package = Package(
                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // A volume's canonical slices as plain arrays: the definition the imaging and run tests check against.
+        .target(name: "ImagingTestSupport", dependencies: ["SegmentImaging"], path: "Tests/ImagingTestSupport", swiftSettings: nifti),
         // The engine's naive twin (the PyTorch forward step by step) and its forward module by module, for the tests.
         .target(name: "EngineReference", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/EngineReference"),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
@@ -60,9 +62,9 @@ let package = Package(
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
         .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "EngineReference", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
-        .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentImaging"], swiftSettings: nifti),
         .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCore", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
-        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
+        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -48,36 +48,17 @@ public final class SwinUNetEngine {
 
     // Activations for maxBatch slices.
     private let skips: [UnsafeMutablePointer<Float>]  // skips[i] [B, L_i, C_i]: the input of layers[i]
-    private let work: UnsafeMutablePointer<Float>     // [B, L_0, max C at full resolution]: the map the stages work on
+    private let work: UnsafeMutablePointer<Float>     // [B, L_i, C_i] of any stage: the map the stages work on
     private let expanded: UnsafeMutablePointer<Float> // the same size: each PatchExpand's output, the next stage's input
 
     /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied
     /// straight from the mapping into the engine's arena, so the model file may be closed afterwards.
     public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
-        try self.init(model: model, threads: threads, maxBatch: maxBatch, blockSplitRows: minRowsPerThread)
-    }
-
-    /// The same, with the block's window-split limit of its own (`blockSplitRows`).
-    convenience init(model: ModelFile, threads: Int, maxBatch: Int, blockSplitRows: Int) throws {
-        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path,
-                      blockSplitRows: blockSplitRows) { spec, out in
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { spec, out in
             guard let info = model.tensor(spec.name), info.count == out.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
             }
             try model.floats(spec.name, into: out)
-        }
-    }
-
-    /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
-    /// their sizes, and preallocates. `source` names the model in errors (its file path).
-    public convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
-                            weights: (String) throws -> [Float]) throws {
-        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source) { spec, out in
-            let values = try weights(spec.name)
-            guard values.count == spec.count else {
-                throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")
-            }
-            _ = out.update(from: values)
         }
     }
 

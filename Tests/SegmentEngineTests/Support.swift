@@ -66,6 +66,19 @@ struct EngineCase {
 }
 
 extension SwinUNetEngine {
+    /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
+    /// their sizes, and preallocates. `source` names the model in errors.
+    convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
+                     weights: (String) throws -> [Float]) throws {
+        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source) { spec, out in
+            let values = try weights(spec.name)
+            guard values.count == spec.count else {
+                throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")
+            }
+            _ = out.update(from: values)
+        }
+    }
+
     /// Logits of `input` as an array.
     func logits(_ input: [Float], batch: Int, channels: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: batch * config.numClasses * config.imgSize * config.imgSize)

@@ -22,7 +22,7 @@ package enum LayerUp {
     case layer(BasicLayerUp)
 }
 
-/// Runs the Swin-UNet described by a model on batches of slices. Not reentrant: calls are serialised by a lock.
+/// Runs the Swin-UNet described by a model on batches of slices. Not reentrant: its passes are serialised by a lock.
 public final class SwinUNetEngine {
     public let config: SwinUNetConfig
     /// Threads doing work, the caller included (the engine starts no other threads).
@@ -201,30 +201,26 @@ public final class SwinUNetEngine {
     /// Runs the batch in passes of at most maxBatch slices; `output(start)` is where the pass from slice `start`
     /// writes.
     private func run(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int, output: (Int) -> HeadOutput) {
-        lock.lock(); defer { lock.unlock() }
-        let fpState = seg_fp_flush_denormals()        // as on the pool's threads; the caller's state comes back after
-        defer { seg_fp_restore(fpState) }
         let plane = config.imgSize * config.imgSize
         var start = 0
         while start < batch {
             let b = min(maxBatch, batch - start)
-            forward(input.baseAddress! + start * channels * plane, channels: channels, output: output(start), pass(b))
+            withPass(batch: b) { pass in
+                forward(input.baseAddress! + start * channels * plane, channels: channels, output: output(start), pass)
+            }
             start += b
         }
     }
 
-    private func pass(_ batch: Int) -> Pass {
-        Pass(batch: batch, pool: pool, scratch: scratch, blockSplitRows: blockSplitRows)
-    }
-
-    /// `body` with a pass of `batch` slices (at most maxBatch) on this engine's threads and scratch, as `logits` and
-    /// `predict` run theirs: under the lock, denormals flushed. For running the modules one by one.
+    /// `body` with a pass of `batch` slices (at most maxBatch) on this engine's threads, scratch and activations:
+    /// under the lock (a pass is self-contained, so calls may interleave between passes), with denormals flushed on
+    /// the calling thread as on the pool's (the caller's floating-point state comes back after).
     package func withPass<T>(batch: Int, _ body: (Pass) throws -> T) rethrows -> T {
         precondition(batch >= 1 && batch <= maxBatch, "a pass holds 1 to maxBatch slices")
         lock.lock(); defer { lock.unlock() }
         let fpState = seg_fp_flush_denormals()
         defer { seg_fp_restore(fpState) }
-        return try body(pass(batch))
+        return try body(Pass(batch: batch, pool: pool, scratch: scratch, blockSplitRows: blockSplitRows))
     }
 
     // MARK: forward

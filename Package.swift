@@ -7,7 +7,7 @@
 //   SegmentFormat         the model file: layout, metadata, the Swin-UNet tensor spec, reader (mmap + validation), writer
 //   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
 //   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
-//   SegmentEngine         fused CPU kernels (with naive references) and the Swin-UNet forward graph
+//   SegmentEngine         the Swin-UNet's modules on fused CPU kernels, and its forward
 //   SegmentImaging        NIfTI and PNG I/O, resampling (scipy.ndimage.zoom semantics), orientation
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
 //   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
@@ -49,18 +49,22 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: nifti),
         // Benchmark driver of the engine (bench/engine_bench.py runs it); not a product.
-        .executableTarget(name: "segment-bench", dependencies: ["SegmentEngine", "SegmentFormat", "CBLAS",
+        .executableTarget(name: "segment-bench", dependencies: ["SegmentCore", "SegmentEngine", "SegmentFormat", "CBLAS",
                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // A volume's canonical slices as plain arrays: the definition the imaging and run tests check against.
+        .target(name: "ImagingTestSupport", dependencies: ["SegmentImaging"], path: "Tests/ImagingTestSupport", swiftSettings: nifti),
+        // The engine's naive twin (the PyTorch forward step by step) and its forward module by module, for the tests.
+        .target(name: "EngineReference", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/EngineReference"),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
-        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
-        .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "SegmentImaging"], swiftSettings: nifti),
-        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
-        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "EngineReference", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentImaging"], swiftSettings: nifti),
+        .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCore", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
+        .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,5 @@
 // Swift faces of the C kernels (SegmentKernels): LayerNorm rows, packed weights and the GEMM wrapper. Their naive
-// twins are in Reference.swift and SegmentKernels; Tests/SegmentEngineTests/KernelTests.swift checks each pair.
+// twins are in SegmentKernels and Tests/EngineReference; Tests/SegmentEngineTests/KernelTests.swift checks each pair.
 import SegmentKernels
 
 // MARK: rows
@@ -25,10 +25,10 @@ func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, xRows: UnsafePoin
 
 /// A Linear weight W (N, K) (PyTorch's (out, in)) packed once, at load, for segment's own GEMM
 /// (Sources/SegmentKernels): panels of 32 output columns stored k-major, so no GEMM call ever repacks a weight.
-struct PackedWeight {
-    let data: UnsafePointer<Float>   // seg_packed_floats(N, K) floats: ceil(N/32) panels of (K, 32)
-    let N: Int                       // output features
-    let K: Int                       // input features
+package struct PackedWeight {
+    package let data: UnsafePointer<Float>   // seg_packed_floats(N, K) floats: ceil(N/32) panels of [K, 32]
+    package let N: Int                       // output features
+    package let K: Int                       // input features
 
     static func floats(N: Int, K: Int) -> Int { seg_packed_floats(Int32(N), Int32(K)) }
 
@@ -36,14 +36,6 @@ struct PackedWeight {
     init(packing w: UnsafePointer<Float>, N: Int, K: Int, into: UnsafeMutablePointer<Float>) {
         seg_pack_nt(w, Int32(N), Int32(K), Int32(K), into)
         (data, self.N, self.K) = (UnsafePointer(into), N, K)
-    }
-
-    /// W (N, K) row-major again (for the naive references).
-    func unpacked() -> [Float] {
-        var w = [Float](repeating: 0, count: N * K)
-        let nr = Int(SEG_NR)
-        for n in 0..<N { for k in 0..<K { w[n * K + k] = data[(n / nr) * nr * K + k * nr + n % nr] } }
-        return w
     }
 }
 

@@ -1,5 +1,7 @@
-// The Swin-UNet forward on the CPU: binds a model's tensors by their SwinUNetSpec names, preallocates every
-// buffer for `maxBatch` slices, and runs the fused operators of Layers.swift. fp32 compute throughout.
+// The Swin-UNet forward on the CPU, as segment_ref's SwinTransformerSys: its modules (Layers.swift) bound to a model's
+// tensors by their PyTorch keys, every buffer preallocated for `maxBatch` slices. fp32 compute throughout.
+// Dimensions: B slices of a pass, L_i = R_i*R_i tokens and C_i channels of stage i (R_i = H/P >> i, C_i = E << i),
+// E embed_dim, P patch_size, H = W img_size, nc classes.
 import SegmentKernels
 import Foundation
 import SegmentCore
@@ -14,7 +16,13 @@ public struct EngineError: SegmentError {
     public var description: String { message }
 }
 
-/// Runs the Swin-UNet described by a model on batches of slices. Not reentrant: calls are serialised by a lock.
+/// layers_up.k: PatchExpand at k == 0, a decoder stage after it.
+package enum LayerUp {
+    case patchExpand(PatchExpand)
+    case layer(BasicLayerUp)
+}
+
+/// Runs the Swin-UNet described by a model on batches of slices. Not reentrant: its passes are serialised by a lock.
 public final class SwinUNetEngine {
     public let config: SwinUNetConfig
     /// Threads doing work, the caller included (the engine starts no other threads).
@@ -22,67 +30,35 @@ public final class SwinUNetEngine {
     /// Slices per internal pass; larger batches are processed in passes of this many.
     public let maxBatch: Int
 
+    // The modules, named and indexed as SwinTransformerSys's (L = config.numLayers).
+    package let patchEmbed: PatchEmbed              // patch_embed
+    package let layers: [BasicLayer]                // layers.i, i < L; layers.i.downsample for i < L-1
+    package let norm: LayerNorm                     // norm, at the bottleneck
+    package let layersUp: [LayerUp]                 // layers_up.k, k < L
+    package let concatBackDim: [ConcatLinear?]      // concat_back_dim.k; nil at k == 0 (nn.Identity, never called)
+    package let normUp: LayerNorm                   // norm_up
+    package let up: OutputHead                      // up (FinalPatchExpand_X4) and output, fused
+
     private let pool: WorkerPool
     private let lock = NSLock()
     private let memory: Memory
-
-    // Bound weights (pointers into one arena), per layer.
-    private struct Stage {
-        let g: StageGeometry
-        let blocks: [BlockWeights]
-        let mask: UnsafePointer<Float>?      // (nW, N, N) for the shifted (odd) blocks, nil if the stage has no shift
-        let masked: [Bool]                   // per window: does its mask hold any -100
-    }
-    private struct Resample { let w: PackedWeight; let normW, normB: UnsafePointer<Float> }
-    private let embedW: PackedWeight
-    private let embedB, embedNormW, embedNormB: UnsafePointer<Float>
-    private let encoder: [Stage]
-    private let merges: [Resample]           // layers.i.downsample, i < L-1 (w = reduction)
-    private let normW, normB: UnsafePointer<Float>
-    private let decoder: [Stage]             // decoder[k-1] = layers_up.k, k = 1..<L
-    private let expands: [Resample]          // expands[k] = the PatchExpand after decoder step k (k = 0 is layers_up.0)
-    private let concatW: [PackedWeight], concatB: [UnsafePointer<Float>]   // concat_back_dim.k at [k-1]
-    private let normUpW, normUpB, upNormW, upNormB: UnsafePointer<Float>
-    private let upW: PackedWeight                       // up.expand.weight packed in head order
-    private let classW: UnsafePointer<Float>            // output.weight (nc, E)
-
-    // Activations for maxBatch slices.
-    private let skips: [UnsafeMutablePointer<Float>]   // skip i = input of encoder stage i, (B, L_i, C_i)
-    private let bufA, bufB: UnsafeMutablePointer<Float> // (B, L_0, max C at full resolution) working maps
     private let scratch: Scratch
-    /// Rows per thread from which a Swin block splits its windows over the threads (Layers.swift, swinBlock).
+    /// Rows per thread from which a Swin block splits its windows over the threads (Layers.swift).
     let blockSplitRows: Int
 
-    /// Test hook: receives each named stage activation (names as segment_ref's `stages`) during `logits`.
-    var observer: ((String, UnsafeBufferPointer<Float>) -> Void)?
+    // Activations for maxBatch slices.
+    private let skips: [UnsafeMutablePointer<Float>]  // skips[i] [B, L_i, C_i]: the input of layers[i]
+    private let work: UnsafeMutablePointer<Float>     // [B, L_i, C_i] of any stage: the map the stages work on
+    private let expanded: UnsafeMutablePointer<Float> // the same size: each PatchExpand's output, the next stage's input
 
     /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied
     /// straight from the mapping into the engine's arena, so the model file may be closed afterwards.
     public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
-        try self.init(model: model, threads: threads, maxBatch: maxBatch, blockSplitRows: minRowsPerThread)
-    }
-
-    /// The same, with the block's window-split limit of its own (`blockSplitRows`; the opt-in bench test).
-    convenience init(model: ModelFile, threads: Int, maxBatch: Int, blockSplitRows: Int) throws {
-        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path,
-                      blockSplitRows: blockSplitRows) { spec, out in
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { spec, out in
             guard let info = model.tensor(spec.name), info.count == out.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
             }
             try model.floats(spec.name, into: out)
-        }
-    }
-
-    /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
-    /// their sizes, and preallocates. `source` names the model in errors (its file path).
-    public convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
-                            weights: (String) throws -> [Float]) throws {
-        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source) { spec, out in
-            let values = try weights(spec.name)
-            guard values.count == spec.count else {
-                throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")
-            }
-            _ = out.update(from: values)
         }
     }
 
@@ -123,7 +99,7 @@ public final class SwinUNetEngine {
         })
         let staging = UnsafeMutableBufferPointer<Float>.allocate(capacity: specs.map(\.count).max() ?? 1)
         defer { staging.deallocate() }
-        var bound: [String: UnsafePointer<Float>] = [:], packed: [String: PackedWeight] = [:]
+        var w = Weights()
         var offset = 0
         for spec in specs {
             if let (N, K) = packedShape(spec) {
@@ -133,64 +109,50 @@ public final class SwinUNetEngine {
                     let ordered = headOrder(raw.baseAddress!, E: config.embedDim, P: config.patchSize)
                     _ = raw.update(from: ordered)
                 }
-                packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
+                w.packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
                 offset += PackedWeight.floats(N: N, K: K)
             } else {
                 try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
-                bound[spec.name] = UnsafePointer(arena + offset)
+                w.raw[spec.name] = UnsafePointer(arena + offset)
                 offset += spec.count
             }
         }
-        func t(_ name: String) -> UnsafePointer<Float> { bound[name]! }   // every spec name is bound above
-        func tp(_ name: String) -> PackedWeight { packed[name]! }
 
-        func stage(_ prefix: String, _ g: StageGeometry) -> Stage {
-            let blocks = (0..<g.depth).map { j -> BlockWeights in
-                let p = "\(prefix).blocks.\(j)."
-                return BlockWeights(norm1W: t(p + "norm1.weight"), norm1B: t(p + "norm1.bias"),
-                                    bias: t(p + "attn.relative_position_bias"),
-                                    qkvW: tp(p + "attn.qkv.weight"), qkvB: t(p + "attn.qkv.bias"),
-                                    projW: tp(p + "attn.proj.weight"), projB: t(p + "attn.proj.bias"),
-                                    norm2W: t(p + "norm2.weight"), norm2B: t(p + "norm2.bias"),
-                                    fc1W: tp(p + "mlp.fc1.weight"), fc1B: t(p + "mlp.fc1.bias"),
-                                    fc2W: tp(p + "mlp.fc2.weight"), fc2B: t(p + "mlp.fc2.bias"))
-            }
-            guard g.shift > 0 else { return Stage(g: g, blocks: blocks, mask: nil, masked: []) }
+        // The attention mask of a stage's shifted blocks, in the arena; nil when the stage has no shift.
+        func shiftedMask(_ g: StageGeometry) -> ShiftedMask? {
+            guard g.shift > 0 else { return nil }
             let (mask, masked) = WindowLayout(g, shift: g.shift).shiftedMask()
             let m = allocate(mask.count)
             mask.withUnsafeBufferPointer { m.update(from: $0.baseAddress!, count: mask.count) }
-            return Stage(g: g, blocks: blocks, mask: UnsafePointer(m), masked: masked)
+            return ShiftedMask(values: UnsafePointer(m), masked: masked)
         }
 
         let L = config.numLayers
-        embedW = tp("patch_embed.proj.weight"); embedB = t("patch_embed.proj.bias")
-        embedNormW = t("patch_embed.norm.weight"); embedNormB = t("patch_embed.norm.bias")
-        encoder = (0..<L).map { stage("layers.\($0)", config.stage($0)) }
-        merges = (0..<(L - 1)).map { i in
-            Resample(w: tp("layers.\(i).downsample.reduction.weight"),
-                     normW: t("layers.\(i).downsample.norm.weight"), normB: t("layers.\(i).downsample.norm.bias"))
+        patchEmbed = PatchEmbed(w, "patch_embed", config)
+        layers = (0..<L).map { i in
+            let g = config.stage(i)
+            return BasicLayer(w, "layers.\(i)", g, hidden: config.mlpHidden(g.dim), mask: shiftedMask(g), downsample: i < L - 1)
         }
-        normW = t("norm.weight"); normB = t("norm.bias")
-        decoder = (1..<L).map { stage("layers_up.\($0)", config.stage(L - 1 - $0)) }
-        expands = (0..<(L - 1)).map { k in
-            let p = k == 0 ? "layers_up.0." : "layers_up.\(k).upsample."
-            return Resample(w: tp(p + "expand.weight"), normW: t(p + "norm.weight"), normB: t(p + "norm.bias"))
+        norm = w.layerNorm("norm", dim: config.stage(L - 1).dim)
+        layersUp = (0..<L).map { k in
+            let g = config.stage(L - 1 - k)             // decoder stage k works at the geometry of encoder stage L-1-k
+            guard k > 0 else { return .patchExpand(PatchExpand(w, "layers_up.0", g)) }
+            return .layer(BasicLayerUp(w, "layers_up.\(k)", g, hidden: config.mlpHidden(g.dim), mask: shiftedMask(g),
+                                       upsample: k < L - 1))
         }
-        concatW = (1..<L).map { tp("concat_back_dim.\($0).weight") }
-        concatB = (1..<L).map { t("concat_back_dim.\($0).bias") }
-        normUpW = t("norm_up.weight"); normUpB = t("norm_up.bias")
-        upW = tp("up.expand.weight"); upNormW = t("up.norm.weight"); upNormB = t("up.norm.bias")
-        classW = t("output.weight")
+        concatBackDim = (0..<L).map { k in k == 0 ? nil : ConcatLinear(w, "concat_back_dim.\(k)", config.stage(L - 1 - k)) }
+        normUp = w.layerNorm("norm_up", dim: config.embedDim)
+        up = OutputHead(w, config)
 
         // Activations.
         let B = maxBatch
         let geo = (0..<L).map { config.stage($0) }
         skips = geo.map { allocate(B * $0.resolution * $0.resolution * $0.dim) }
         let mapFloats = geo.map { B * $0.resolution * $0.resolution * $0.dim }.max()!
-        bufA = allocate(mapFloats)
-        bufB = allocate(mapFloats)
+        work = allocate(mapFloats)
+        expanded = allocate(mapFloats)
 
-        // Scratch per thread: attention scores, then the largest tile any operator asks for.
+        // Scratch per thread: attention scores, then the largest tile any module asks for.
         let scores = geo.map { seg_attention_work_floats(Int32($0.tokensPerWindow), Int32($0.headDim)) }.max()!
         let rows = maxRowTile(rowTile, threads: threads)
         var tile = rows * config.inChans * config.patchSize * config.patchSize
@@ -207,25 +169,25 @@ public final class SwinUNetEngine {
 
     // MARK: public entry points
 
-    /// Logits (B, nc, H, W) of `batch` slices `input` (B, channels, H, W), H = W = imgSize.
+    /// Logits [B, nc, H, W] of `batch` slices `input` [B, channels, H, W], H = W = imgSize.
     public func logits(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int,
                        into out: UnsafeMutableBufferPointer<Float>) {
         let plane = config.imgSize * config.imgSize
         check(input, batch: batch, channels: channels)
         precondition(out.count >= batch * config.numClasses * plane, "logits buffer too small")
-        run(input, batch: batch, channels: channels) { start, _ in
+        run(input, batch: batch, channels: channels) { start in
             .logits(out.baseAddress! + start * self.config.numClasses * plane)
         }
     }
 
-    /// Argmax labels (B, H, W) and, if asked, softmax probabilities (B, nc, H, W) of `batch` slices.
+    /// Argmax labels [B, H, W] and, if asked, softmax probabilities [B, nc, H, W] of `batch` slices.
     public func predict(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int,
                         labels: UnsafeMutableBufferPointer<UInt8>, probabilities: UnsafeMutableBufferPointer<Float>?) {
         let plane = config.imgSize * config.imgSize, nc = config.numClasses
         check(input, batch: batch, channels: channels)
         precondition(labels.count >= batch * plane, "labels buffer too small")
         precondition(probabilities.map { $0.count >= batch * nc * plane } ?? true, "probabilities buffer too small")
-        run(input, batch: batch, channels: channels) { start, _ in
+        run(input, batch: batch, channels: channels) { start in
             .labels(labels.baseAddress! + start * plane, probabilities: probabilities.map { $0.baseAddress! + start * nc * plane })
         }
     }
@@ -236,89 +198,166 @@ public final class SwinUNetEngine {
         precondition(batch >= 0 && input.count >= batch * channels * config.imgSize * config.imgSize, "input buffer too small")
     }
 
-    /// Runs the batch in passes of at most maxBatch slices.
-    private func run(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int, output: (Int, Int) -> HeadOutput) {
-        lock.lock(); defer { lock.unlock() }
-        let fpState = seg_fp_flush_denormals()        // as on the pool's threads; the caller's state comes back after
-        defer { seg_fp_restore(fpState) }
+    /// Runs the batch in passes of at most maxBatch slices; `output(start)` is where the pass from slice `start`
+    /// writes.
+    private func run(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int, output: (Int) -> HeadOutput) {
         let plane = config.imgSize * config.imgSize
         var start = 0
         while start < batch {
             let b = min(maxBatch, batch - start)
-            forward(input.baseAddress! + start * channels * plane, batch: b, channels: channels, output: output(start, b))
+            withPass(batch: b) { pass in
+                forward(input.baseAddress! + start * channels * plane, channels: channels, output: output(start), pass)
+            }
             start += b
         }
     }
 
+    /// `body` with a pass of `batch` slices (at most maxBatch) on this engine's threads, scratch and activations:
+    /// under the lock (a pass is self-contained, so calls may interleave between passes), with denormals flushed on
+    /// the calling thread as on the pool's (the caller's floating-point state comes back after).
+    package func withPass<T>(batch: Int, _ body: (Pass) throws -> T) rethrows -> T {
+        precondition(batch >= 1 && batch <= maxBatch, "a pass holds 1 to maxBatch slices")
+        lock.lock(); defer { lock.unlock() }
+        let fpState = seg_fp_flush_denormals()
+        defer { seg_fp_restore(fpState) }
+        return try body(Pass(batch: batch, pool: pool, scratch: scratch, blockSplitRows: blockSplitRows))
+    }
+
     // MARK: forward
 
-    private func forward(_ input: UnsafePointer<Float>, batch B: Int, channels: Int, output: HeadOutput) {
-        let cfg = config, L = cfg.numLayers, E = cfg.embedDim
-        let pool = self.pool, scratch = self.scratch
-        func observe(_ name: String, _ p: UnsafePointer<Float>, _ g: StageGeometry) {
-            observer?(name, UnsafeBufferPointer(start: p, count: B * g.resolution * g.resolution * g.dim))
-        }
-        func blocks(_ stage: Stage, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
-            var src = src
-            for (j, w) in stage.blocks.enumerated() {
-                let shift = stage.g.shift(ofBlock: j)
-                swinBlock(src, dst, batch: B, stage.g, shift: shift, hidden: cfg.mlpHidden(stage.g.dim), w,
-                          mask: shift > 0 ? stage.mask : nil, masked: stage.masked, pool: pool, scratch: scratch,
-                          splitRows: blockSplitRows)
-                src = UnsafePointer(dst)
+    /// SwinTransformerSys.forward of one pass: x [B, channels, H, W] -> the head's output.
+    private func forward(_ x: UnsafePointer<Float>, channels: Int, output: HeadOutput, _ pass: Pass) {
+        let x = forwardFeatures(x, channels: channels, pass)        // [B, L_{L-1}, C_{L-1}]
+        let y = forwardUpFeatures(x, pass)                          // [B, L_0, E]
+        upX4(y, output: output, pass)
+    }
+
+    /// The encoder: patch_embed, then each stage's blocks (its input kept as its skip) and downsample, then norm.
+    /// x [B, channels, H, W] -> [B, L_{L-1}, C_{L-1}] in `work`.
+    private func forwardFeatures(_ x: UnsafePointer<Float>, channels: Int, _ pass: Pass) -> UnsafeMutablePointer<Float> {
+        patchEmbed(x, channels: channels, into: skips[0], pass)                     // [B, L_0, E]
+        for (i, layer) in layers.enumerated() {
+            layer(skips[i], into: work, pass)                                      // [B, L_i, C_i]
+            if let downsample = layer.downsample {
+                downsample(work, into: skips[i + 1], pass)                         // [B, L_{i+1}, C_{i+1}]
             }
         }
+        let bottom = config.stage(layers.count - 1)
+        norm(work, rows: pass.batch * bottom.resolution * bottom.resolution, pass)
+        return work
+    }
 
-        patchEmbed(input, batch: B, channels: channels, cfg, w: embedW, b: embedB, normW: embedNormW, normB: embedNormB,
-                   out: skips[0], pool: pool, scratch: scratch)
-        observe("patch_embed", skips[0], cfg.stage(0))
-
-        // Encoder: stage i reads its skip (its input) and leaves its output in bufA.
-        for i in 0..<L {
-            let g = encoder[i].g
-            blocks(encoder[i], skips[i], bufA)
-            observe("encoder.\(i)", bufA, g)
-            if i < L - 1 {
-                patchMerging(bufA, batch: B, resolution: g.resolution, dim: g.dim, normW: merges[i].normW,
-                             normB: merges[i].normB, reduction: merges[i].w, out: skips[i + 1], pool: pool, scratch: scratch)
+    /// The decoder: layers_up.0 expands the bottleneck; each later stage k concatenates its input with skip L-1-k
+    /// (concat_back_dim.k), runs its blocks and (but for the last) upsamples; then norm_up.
+    /// x [B, L_{L-1}, C_{L-1}] -> [B, L_0, E] in `work`.
+    private func forwardUpFeatures(_ x: UnsafeMutablePointer<Float>, _ pass: Pass) -> UnsafeMutablePointer<Float> {
+        let L = layers.count
+        for (k, layerUp) in layersUp.enumerated() {
+            switch layerUp {
+            case .patchExpand(let expand):
+                expand(x, into: expanded, pass)                                    // [B, L_{L-2}, C_{L-2}]
+            case .layer(let layer):                                                 // at stage s = L-1-k:
+                concatBackDim[k]!(expanded, skips[L - 1 - k], into: work, pass)   // [B, L_s, C_s]
+                layer(work, into: work, pass)
+                if let upsample = layer.upsample {
+                    upsample(work, into: expanded, pass)                           // [B, L_{s-1}, C_{s-1}]
+                }
             }
         }
-        let bottom = encoder[L - 1].g
-        layerNormRows(bufA, rows: B * bottom.resolution * bottom.resolution, dim: bottom.dim, w: normW, b: normB, pool: pool)
-        observe("bottleneck", bufA, bottom)
+        let top = config.stage(0)
+        normUp(work, rows: pass.batch * top.resolution * top.resolution, pass)
+        return work
+    }
 
-        // Decoder: x holds each step's input, y its working map.
-        let x = bufB, y = bufA
-        patchExpand(bufA, batch: B, resolution: bottom.resolution, dim: bottom.dim, expand: expands[0].w,
-                    normW: expands[0].normW, normB: expands[0].normB, out: x, pool: pool, scratch: scratch)
-        observe("decoder.0", x, cfg.stage(L - 2))
-        for k in 1..<L {
-            let stage = decoder[k - 1], g = stage.g
-            concatBack(x, skips[L - 1 - k], rows: B * g.resolution * g.resolution, dim: g.dim,
-                       w: concatW[k - 1], b: concatB[k - 1], out: y, pool: pool)
-            blocks(stage, y, y)
-            if k < L - 1 {
-                patchExpand(y, batch: B, resolution: g.resolution, dim: g.dim, expand: expands[k].w,
-                            normW: expands[k].normW, normB: expands[k].normB, out: x, pool: pool, scratch: scratch)
-                observe("decoder.\(k)", x, cfg.stage(L - 2 - k))
-            } else {
-                observe("decoder.\(k)", y, g)
-            }
-        }
-        let top = cfg.stage(0)
-        layerNormRows(y, rows: B * top.resolution * top.resolution, dim: E, w: normUpW, b: normUpB, pool: pool)
-        observe("norm_up", y, top)
+    /// up_x4 and output: x [B, L_0, E] -> logits [B, nc, H, W], or labels [B, H, W] (and probabilities).
+    private func upX4(_ x: UnsafePointer<Float>, output: HeadOutput, _ pass: Pass) {
+        up(x, output: output, pass)
+    }
+}
 
-        let plane = cfg.imgSize * cfg.imgSize
-        var features: UnsafeMutablePointer<Float>? = nil
-        if observer != nil { features = .allocate(capacity: B * plane * E) }
-        defer { features?.deallocate() }
-        outputHead(y, batch: B, cfg, expand: upW, normW: upNormW, normB: upNormB, classW: classW,
-                   output: output, features: features, pool: pool, scratch: scratch)
-        if let features { observer?("up", UnsafeBufferPointer(start: features, count: B * plane * E)) }
-        if case .logits(let out) = output {
-            observer?("logits", UnsafeBufferPointer(start: out, count: B * cfg.numClasses * plane))
-        }
+// MARK: binding
+
+/// The model's tensors in the engine's arena, by PyTorch key: Linear and conv-as-GEMM weights packed, the rest raw.
+private struct Weights {
+    var raw: [String: UnsafePointer<Float>] = [:]
+    var packed: [String: PackedWeight] = [:]
+    // Every key of config.expectedTensors() is bound before a module asks for it.
+    subscript(_ key: String) -> UnsafePointer<Float> { raw[key]! }
+    func linear(_ key: String) -> PackedWeight { packed[key]! }
+    func layerNorm(_ prefix: String, dim: Int) -> LayerNorm {
+        LayerNorm(dim: dim, weight: self[prefix + ".weight"], bias: self[prefix + ".bias"])
+    }
+}
+
+/// The attention mask of a stage's shifted blocks: values [nW, N, N], and which windows hold any -100.
+private struct ShiftedMask {
+    let values: UnsafePointer<Float>
+    let masked: [Bool]
+}
+
+private extension PatchEmbed {
+    init(_ w: Weights, _ p: String, _ cfg: SwinUNetConfig) {
+        self.init(inChans: cfg.inChans, patchSize: cfg.patchSize, imgSize: cfg.imgSize, proj: w.linear(p + ".proj.weight"),
+                  projBias: w[p + ".proj.bias"], norm: w.layerNorm(p + ".norm", dim: cfg.embedDim))
+    }
+}
+
+/// The `depth` blocks of stage `p` (geometry g): even blocks unshifted, odd ones shifted by g.shift with its mask.
+private func swinBlocks(_ w: Weights, _ p: String, _ g: StageGeometry, hidden: Int, mask: ShiftedMask?) -> [SwinTransformerBlock] {
+    (0..<g.depth).map { j in
+        let b = "\(p).blocks.\(j)."
+        let weights = BlockWeights(norm1W: w[b + "norm1.weight"], norm1B: w[b + "norm1.bias"],
+                                   bias: w[b + "attn.relative_position_bias"],
+                                   qkvW: w.linear(b + "attn.qkv.weight"), qkvB: w[b + "attn.qkv.bias"],
+                                   projW: w.linear(b + "attn.proj.weight"), projB: w[b + "attn.proj.bias"],
+                                   norm2W: w[b + "norm2.weight"], norm2B: w[b + "norm2.bias"],
+                                   fc1W: w.linear(b + "mlp.fc1.weight"), fc1B: w[b + "mlp.fc1.bias"],
+                                   fc2W: w.linear(b + "mlp.fc2.weight"), fc2B: w[b + "mlp.fc2.bias"])
+        let shift = g.shift(ofBlock: j)
+        return SwinTransformerBlock(geometry: g, shift: shift, hidden: hidden, w: weights,
+                                    mask: shift > 0 ? mask?.values : nil, masked: mask?.masked ?? [])
+    }
+}
+
+private extension BasicLayer {
+    init(_ w: Weights, _ p: String, _ g: StageGeometry, hidden: Int, mask: ShiftedMask?, downsample: Bool) {
+        self.init(blocks: swinBlocks(w, p, g, hidden: hidden, mask: mask),
+                  downsample: downsample ? PatchMerging(w, p + ".downsample", g) : nil)
+    }
+}
+
+private extension BasicLayerUp {
+    init(_ w: Weights, _ p: String, _ g: StageGeometry, hidden: Int, mask: ShiftedMask?, upsample: Bool) {
+        self.init(blocks: swinBlocks(w, p, g, hidden: hidden, mask: mask),
+                  upsample: upsample ? PatchExpand(w, p + ".upsample", g) : nil)
+    }
+}
+
+private extension PatchMerging {
+    init(_ w: Weights, _ p: String, _ g: StageGeometry) {
+        self.init(resolution: g.resolution, dim: g.dim, norm: w.layerNorm(p + ".norm", dim: 4 * g.dim),
+                  reduction: w.linear(p + ".reduction.weight"))
+    }
+}
+
+private extension PatchExpand {
+    init(_ w: Weights, _ p: String, _ g: StageGeometry) {
+        self.init(resolution: g.resolution, dim: g.dim, expand: w.linear(p + ".expand.weight"),
+                  norm: w.layerNorm(p + ".norm", dim: g.dim / 2))
+    }
+}
+
+private extension ConcatLinear {
+    init(_ w: Weights, _ p: String, _ g: StageGeometry) {
+        self.init(tokens: g.resolution * g.resolution, weight: w.linear(p + ".weight"), bias: w[p + ".bias"])
+    }
+}
+
+private extension OutputHead {
+    init(_ w: Weights, _ cfg: SwinUNetConfig) {
+        self.init(resolution: cfg.patchesResolution, patchSize: cfg.patchSize, numClasses: cfg.numClasses,
+                  expand: w.linear("up.expand.weight"), norm: w.layerNorm("up.norm", dim: cfg.embedDim),
+                  output: w["output.weight"])
     }
 }
 

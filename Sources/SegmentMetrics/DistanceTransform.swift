@@ -5,7 +5,8 @@
 //
 // is computed one axis at a time: axis 0 by two sweeps (distance to the nearest feature on the line), then
 // axes 1 and 2 as the lower envelope of parabolas  f(q) + s²(p - q)²  along each line. Every pass is exact, so the
-// result equals the brute-force minimum up to floating-point rounding (see `naiveSquaredDistances`).
+// result equals the brute-force minimum up to floating-point rounding (MetricsCoreTests checks it against an
+// all-pairs twin).
 
 /// Squared distances (in squared spacing units) from every voxel of `grid` to the nearest voxel where
 /// `features` is non-zero; +inf everywhere when there is no feature.
@@ -121,22 +122,4 @@ private func lowerEnvelope(_ f: UnsafeMutableBufferPointer<Double>, out: UnsafeM
         out[p] = w * dq * dq + f[v[k]]
     }
     return true
-}
-
-/// The brute-force reference: for each voxel in `queries`, the squared distance to the nearest feature over all
-/// pairs. O(queries x features): for tests on small grids only.
-func naiveSquaredDistances(features: [UInt8], queries: [Int], grid: Grid3, spacing: (Double, Double, Double)) -> [Double] {
-    var points: [(Int, Int, Int)] = []
-    for i in 0..<grid.count where features[i] != 0 {
-        points.append((i % grid.n0, (i / grid.n0) % grid.n1, i / (grid.n0 * grid.n1)))
-    }
-    return queries.map { q in
-        let a = q % grid.n0, b = (q / grid.n0) % grid.n1, c = q / (grid.n0 * grid.n1)
-        var best = Double.infinity
-        for (x, y, zz) in points {
-            let dx = spacing.0 * Double(a - x), dy = spacing.1 * Double(b - y), dz = spacing.2 * Double(c - zz)
-            best = min(best, dx * dx + dy * dy + dz * dz)
-        }
-        return best
-    }
 }

@@ -47,19 +47,6 @@ func pooledSurfaceDistances(a: [UInt8], b: [UInt8], grid: Grid3, rank: Int,
     return pooled
 }
 
-/// The brute-force reference of `pooledSurfaceDistances` (all surface pairs): for tests on small masks.
-func naivePooledSurfaceDistances(a: [UInt8], b: [UInt8], grid: Grid3, rank: Int,
-                                 spacing: (Double, Double, Double)) -> [Double] {
-    let surfaceA = surface(of: a, grid: grid, rank: rank)
-    let surfaceB = surface(of: b, grid: grid, rank: rank)
-    var pooled: [Double] = []
-    for (from, to) in [(surfaceA, surfaceB), (surfaceB, surfaceA)] {
-        let queries = (0..<grid.count).filter { from[$0] != 0 }
-        pooled += naiveSquaredDistances(features: to, queries: queries, grid: grid, spacing: spacing).map { $0.squareRoot() }
-    }
-    return pooled
-}
-
 /// HD, HD95 and ASSD of a non-empty pooled distance set.
 struct DistanceSummary: Equatable {
     var hd: Double

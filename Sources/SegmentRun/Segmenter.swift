@@ -266,11 +266,9 @@ final class Segmenter {
         }
     }
 
-    /// Batch item `b`'s label map back on a (rows, cols) plane, order 0 (nearest, values copied exactly).
+    /// Batch item `b`'s label map back on a (rows, cols) plane: order 0, each label copied from its nearest sample.
     private func labelsBack(_ b: Int, rows: Int, cols: Int) -> [UInt8] {
-        let plane = labels[b * S * S ..< (b + 1) * S * S]
-        if rows == S && cols == S { return Array(plane) }
-        return Zoom.zoom(plane.map(Float.init), height: S, width: S, toHeight: rows, toWidth: cols, order: 0).map { UInt8($0) }
+        Zoom.zoomLabels(Array(labels[b * S * S ..< (b + 1) * S * S]), height: S, width: S, toHeight: rows, toWidth: cols)
     }
 
     /// Class `j`'s probabilities of batch item `b` on the model grid (S, S).

@@ -1,8 +1,8 @@
 // Moving canonical slices (the model's view, VolumeLayout) in and out of a volume array in the hot loops.
 //
 // SegmentImaging.VolumeLayout defines the mapping (`addressing`: origin and steps); this walks it over raw buffers
-// (no array per slice) in the run's hot loops. SliceAddressingTests checks it against VolumeLayout's
-// gatherSlice/scatterSlice for every permutation and flip.
+// (no array per slice) in the run's hot loops. SliceAddressingTests checks it against the plain-array slices of
+// Tests/ImagingTestSupport for every permutation and flip.
 import SegmentImaging
 
 struct SliceAddressing {

@@ -5,6 +5,7 @@
 import ArgumentParser
 import CBLAS
 import Foundation
+import SegmentCore
 import SegmentEngine
 import SegmentFormat
 
@@ -50,14 +51,8 @@ struct MakeModel: ParsableCommand {
     func run() throws {
         guard let dtype = DType(rawValue: dtype) else { throw ValidationError("--dtype is f32, f16 or bf16") }
         let config = SwinUNetConfig()
-        var state = seed
-        func uniform() -> Float {       // SplitMix64 -> [-1, 1)
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Float((z ^ (z >> 31)) >> 40) / Float(1 << 23) - 1
-        }
+        var random = SplitMix64(seed: seed)
+        func uniform() -> Float { Float(random.next() >> 40) / Float(1 << 23) - 1 }    // [-1, 1)
         var writer = ModelFileWriter(metadata: ModelMetadata(config: config, classNames: ["background"] + (1..<config.numClasses).map { "class\($0)" },
                                                              provenance: ["note": "random weights for benchmarking"]))
         for spec in config.expectedTensors() {

@@ -2,10 +2,19 @@
 // names a model file): configurations alternate forward by forward, so this VM's slow spells hit them alike, which
 // separate processes minutes apart cannot promise. Timing is printed, never asserted; what is asserted is that the
 // alternatives compute the same bits.
+import EngineReference
 import Foundation
 import XCTest
 import SegmentFormat
 @testable import SegmentEngine
+
+private extension SwinUNetEngine {
+    /// An engine whose Swin blocks split their windows over the threads from `blockSplitRows` rows per thread.
+    convenience init(model: ModelFile, threads: Int, maxBatch: Int, blockSplitRows: Int) throws {
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path,
+                      blockSplitRows: blockSplitRows) { spec, out in try model.floats(spec.name, into: out) }
+    }
+}
 
 final class BatchOneBenchTests: XCTestCase {
     private func model() throws -> ModelFile? {
@@ -18,8 +27,8 @@ final class BatchOneBenchTests: XCTestCase {
         return String(format: "min %.2f p25 %.2f median %.2f ms", s[0], s[s.count / 4], s[s.count / 2])
     }
 
-    /// Swin blocks split by windows from 64 rows per thread (the engine) against 128 (until 2026-11-22: at batch 1
-    /// on 2 threads the 14x14 stage then split every GEMM's columns). 58 timed forwards each, alternating.
+    /// Swin blocks split by windows from 64 rows per thread (the engine) against 128 (at batch 1 on 2 threads the
+    /// 14x14 stage then splits every GEMM's columns). 58 timed forwards each, alternating.
     func testWindowSplitAgainstColumnSplit() throws {
         guard let file = try model() else { throw XCTSkip("set SEG_BENCH_MODEL to a model file") }
         let limits = [64, 128]
@@ -43,27 +52,27 @@ final class BatchOneBenchTests: XCTestCase {
         for (v, limit) in limits.enumerated() { print("window split from \(limit) rows per thread: \(summary(times[v]))") }
     }
 
-    /// Per-stage wall time at 1 and 2 threads, alternating, and the speed-up by minimum (stage names as the
-    /// engine's observer reports them; with an observer the head also writes its features, so "up" is slower).
+    /// Per-stage wall time at 1 and 2 threads, alternating, and the speed-up by minimum: the modules run one by one
+    /// (StageForward, stage names as segment_ref's), each into a buffer of its own; the head also writes its
+    /// features there, so "up" is slower than in the engine's forward.
     func testStageScaling() throws {
         guard let file = try model() else { throw XCTSkip("set SEG_BENCH_MODEL to a model file") }
         let engines = try [1, 2].map { try SwinUNetEngine(model: file, threads: $0, maxBatch: 1) }
+        let forwards = engines.map { StageForward($0) }
         let cfg = engines[0].config, plane = cfg.imgSize * cfg.imgSize
         let input = (0..<(cfg.inChans * plane)).map { Float(($0 * 7919) % 1000) / 1000 }
-        var logits = [Float](repeating: 0, count: cfg.numClasses * plane)
         var stages: [String] = [], times: [[String: [Double]]] = [[:], [:]]
         for round in 0..<40 {
-            for (e, engine) in engines.enumerated() {
+            for (e, forward) in forwards.enumerated() {
                 var last = DispatchTime.now().uptimeNanoseconds
-                engine.observer = { name, _ in
-                    let now = DispatchTime.now().uptimeNanoseconds
-                    if round >= 2 { times[e][name, default: []].append(Double(now - last) / 1e6) }
-                    if round == 2 && e == 0 { stages.append(name) }
-                    last = DispatchTime.now().uptimeNanoseconds
+                input.withUnsafeBufferPointer { inp in
+                    forward(inp.baseAddress!, batch: 1, channels: cfg.inChans) { name, _ in
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        if round >= 2 { times[e][name, default: []].append(Double(now - last) / 1e6) }
+                        if round == 2 && e == 0 { stages.append(name) }
+                        last = DispatchTime.now().uptimeNanoseconds
+                    }
                 }
-                input.withUnsafeBufferPointer { inp in logits.withUnsafeMutableBufferPointer {
-                    engine.logits(inp, batch: 1, channels: cfg.inChans, into: $0)
-                } }
                 usleep(100_000)
             }
         }

@@ -1,5 +1,6 @@
 // The public API's promises: reproducible output for a thread count, predict == argmax/softmax of logits,
 // batches beyond maxBatch, model files in every storage dtype, and typed errors.
+import EngineReference
 import Foundation
 import SegmentCore
 import SegmentFormat

@@ -33,6 +33,8 @@ final class EngineVsPyTorchTests: XCTestCase {
                 let e = assertClose(g, c.io[stage], tol: Self.tolerance, "\(name) kernels \(isa) threads \(t) stage \(stage)")
                 errors.append("\(stage) \(String(format: "%.1e", e))")
             }
+            XCTAssertEqual(got["logits"], engine.logits(c.input, batch: c.batch, channels: c.channels),
+                           "\(name) kernels \(isa) threads \(t): the modules run one by one differ from the engine's forward")
             let agree = argmaxAgreement(got["logits"]!, c.io["logits"], batch: c.batch, classes: c.config.numClasses)
             XCTAssertGreaterThanOrEqual(agree, Self.argmaxBound, "\(name) kernels \(isa) threads \(t): argmax agreement \(agree)")
             print("\(name) kernels \(isa) threads \(t): relative max error per stage: \(errors.joined(separator: ", ")); argmax agreement \(agree)")

@@ -1,6 +1,7 @@
-// Each fast kernel against its naive twin (Sources/SegmentEngine/Reference.swift) on random inputs, over the
+// Each fast kernel and module against its naive twin (Tests/EngineReference/Reference.swift) on random inputs, over the
 // shapes and thread counts that take different paths: row tails shorter than 8 lanes, one window per image
 // (columns split instead of windows), windows that do not divide evenly over the threads, shifted windows.
+import EngineReference
 import Foundation
 import SegmentFormat
 import XCTest
@@ -309,20 +310,16 @@ final class KernelTests: XCTestCase {
         let lay = WindowLayout(g, shift: shift)
         let (mask, masked) = lay.shiftedMask()
         for t in threads {
-            let pool = WorkerPool(threads: t), scratch = p.scratch(threads: t)
+            let pass = Pass(batch: B, pool: WorkerPool(threads: t), scratch: p.scratch(threads: t))
+            let block = SwinTransformerBlock(geometry: g, shift: shift, hidden: hidden, w: w, mask: shift > 0 ? p(mask) : nil,
+                                             masked: masked)
             let what = "block R=\(g.resolution) ws=\(g.window) shift=\(shift) C=\(g.dim) heads=\(g.heads) B=\(B) threads=\(t)"
             // Out of place (the first block of an encoder stage) and in place (every other block).
             var out = [Float](repeating: .nan, count: x.count)
-            out.withUnsafeMutableBufferPointer {
-                swinBlock(p(x), $0.baseAddress!, batch: B, g, shift: shift, hidden: hidden, w,
-                          mask: shift > 0 ? p(mask) : nil, masked: masked, pool: pool, scratch: scratch)
-            }
+            out.withUnsafeMutableBufferPointer { block(p(x), into: $0.baseAddress!, pass) }
             assertClose(out, want, tol: Self.layerTolerance, what)
             var inPlace = x
-            inPlace.withUnsafeMutableBufferPointer {
-                swinBlock($0.baseAddress!, $0.baseAddress!, batch: B, g, shift: shift, hidden: hidden, w,
-                          mask: shift > 0 ? p(mask) : nil, masked: masked, pool: pool, scratch: scratch)
-            }
+            inPlace.withUnsafeMutableBufferPointer { block($0.baseAddress!, into: $0.baseAddress!, pass) }
             XCTAssertEqual(inPlace, out, "\(what): in place differs from out of place")
         }
     }
@@ -349,12 +346,14 @@ final class KernelTests: XCTestCase {
 
     // MARK: resampling layers and head
 
-    /// Runs `fast` for 1 and 2 threads (M large enough to split rows; small M splits columns) and compares.
-    func forThreads(_ what: String, want: [Float], count: Int, _ fast: (UnsafeMutablePointer<Float>, WorkerPool, Scratch) -> Void) {
+    /// Runs `fast` on a pass of `batch` slices for 1 to 3 threads (M large enough to split rows; small M splits
+    /// columns) and compares.
+    func forThreads(_ what: String, batch: Int, want: [Float], count: Int, _ fast: (UnsafeMutablePointer<Float>, Pass) -> Void) {
         let p = Pinned()
         for t in [1, 2, 3] {
             var out = [Float](repeating: .nan, count: count)
-            out.withUnsafeMutableBufferPointer { fast($0.baseAddress!, WorkerPool(threads: t), p.scratch(threads: t)) }
+            let pass = Pass(batch: batch, pool: WorkerPool(threads: t), scratch: p.scratch(threads: t))
+            out.withUnsafeMutableBufferPointer { fast($0.baseAddress!, pass) }
             assertClose(out, want, tol: Self.layerTolerance, "\(what) threads \(t)")
         }
     }
@@ -369,8 +368,10 @@ final class KernelTests: XCTestCase {
             let w = p(rng.normal(E * K, std: 1 / Double(K).squareRoot())), b = p(rng.normal(E, std: 0.1))
             let nw = p(rng.normal(E, std: 0.3, mean: 1)), nb = p(rng.normal(E, std: 0.1))
             let want = Reference.patchEmbed(x, batch: B, channels: channels, cfg, w: w, b: b, normW: nw, normB: nb)
-            forThreads("patchEmbed in=\(inChans) channels=\(channels)", want: want, count: want.count) { out, pool, s in
-                patchEmbed(p(x), batch: B, channels: channels, cfg, w: p.packed(w, N: E, K: K), b: b, normW: nw, normB: nb, out: out, pool: pool, scratch: s)
+            let embed = PatchEmbed(inChans: inChans, patchSize: cfg.patchSize, imgSize: img, proj: p.packed(w, N: E, K: K),
+                                   projBias: b, norm: LayerNorm(dim: E, weight: nw, bias: nb))
+            forThreads("patchEmbed in=\(inChans) channels=\(channels)", batch: B, want: want, count: want.count) { out, pass in
+                embed(p(x), channels: channels, into: out, pass)
             }
         }
     }
@@ -383,20 +384,25 @@ final class KernelTests: XCTestCase {
             let nw = p(rng.normal(4 * C, std: 0.3, mean: 1)), nb = p(rng.normal(4 * C, std: 0.1))
             let red = p(rng.normal(2 * C * 4 * C, std: 0.5 / Double(C).squareRoot()))
             let want = Reference.patchMerging(x, batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: red)
-            forThreads("patchMerging R=\(R) C=\(C)", want: want, count: want.count) { out, pool, s in
-                patchMerging(p(x), batch: B, resolution: R, dim: C, normW: nw, normB: nb, reduction: p.packed(red, N: 2 * C, K: 4 * C), out: out, pool: pool, scratch: s)
+            let merging = PatchMerging(resolution: R, dim: C, norm: LayerNorm(dim: 4 * C, weight: nw, bias: nb),
+                                       reduction: p.packed(red, N: 2 * C, K: 4 * C))
+            forThreads("patchMerging R=\(R) C=\(C)", batch: B, want: want, count: want.count) { out, pass in
+                merging(p(x), into: out, pass)
             }
             let ew = p(rng.normal(2 * C * C, std: 1 / Double(C).squareRoot()))
             let enw = p(rng.normal(C / 2, std: 0.3, mean: 1)), enb = p(rng.normal(C / 2, std: 0.1))
             let wantUp = Reference.expand(x, batch: B, resolution: R, dim: C, scale: 2, outDim: C / 2, w: ew, normW: enw, normB: enb)
-            forThreads("patchExpand R=\(R) C=\(C)", want: wantUp, count: wantUp.count) { out, pool, s in
-                patchExpand(p(x), batch: B, resolution: R, dim: C, expand: p.packed(ew, N: 2 * C, K: C), normW: enw, normB: enb, out: out, pool: pool, scratch: s)
+            let expanding = PatchExpand(resolution: R, dim: C, expand: p.packed(ew, N: 2 * C, K: C),
+                                        norm: LayerNorm(dim: C / 2, weight: enw, bias: enb))
+            forThreads("patchExpand R=\(R) C=\(C)", batch: B, want: wantUp, count: wantUp.count) { out, pass in
+                expanding(p(x), into: out, pass)
             }
             let skip = rng.normal(x.count)
             let cw = p(rng.normal(C * 2 * C, std: 0.7 / Double(C).squareRoot())), cb = p(rng.normal(C, std: 0.1))
             let wantCat = Reference.concatBack(x, skip, dim: C, w: cw, b: cb)
-            forThreads("concatBack R=\(R) C=\(C)", want: wantCat, count: wantCat.count) { out, pool, _ in
-                concatBack(p(x), p(skip), rows: B * R * R, dim: C, w: p.packed(cw, N: C, K: 2 * C), b: cb, out: out, pool: pool)
+            let concat = ConcatLinear(tokens: R * R, weight: p.packed(cw, N: C, K: 2 * C), bias: cb)
+            forThreads("concatBack R=\(R) C=\(C)", batch: B, want: wantCat, count: wantCat.count) { out, pass in
+                concat(p(x), p(skip), into: out, pass)
             }
         }
     }
@@ -416,28 +422,28 @@ final class KernelTests: XCTestCase {
             let ew = p(rng.normal(sub * E * E, std: 1 / Double(E).squareRoot()))
             let nw = p(rng.normal(E, std: 0.3, mean: 1)), nb = p(rng.normal(E, std: 0.1)), cw = p(rng.normal(nc * E, std: 0.3))
             let pew = p.packed(headOrder(ew, E: E, P: P), N: sub * E, K: E)
+            let head = OutputHead(resolution: R, patchSize: P, numClasses: nc, expand: pew,
+                                  norm: LayerNorm(dim: E, weight: nw, bias: nb), output: cw)
             let want = Reference.outputHead(x, batch: B, cfg, expand: ew, normW: nw, normB: nb, classW: cw)
             let wantFeatures = Reference.expand(x, batch: B, resolution: R, dim: E, scale: P, outDim: E, w: ew, normW: nw, normB: nb)
             for isa in kernelISAs() {
                 seg_kernel_select(isa)
                 let what = "outputHead E=\(E) nc=\(nc) P=\(P) isa \(isa)"
-                forThreads(what + " logits", want: want, count: want.count) { out, pool, s in
-                    outputHead(p(x), batch: B, cfg, expand: pew, normW: nw, normB: nb, classW: cw, output: .logits(out), features: nil, pool: pool, scratch: s)
+                forThreads(what + " logits", batch: B, want: want, count: want.count) { out, pass in
+                    head(p(x), output: .logits(out), pass)
                 }
-                // Features (the test hook); labels are the first maximum of the logits the head computes, and
+                // Features (the kernel's fourth output); labels are the first maximum of the logits the head computes, and
                 // probabilities their softmax.
-                let pool = WorkerPool(threads: 2), s = p.scratch(threads: 2)
+                let pass = Pass(batch: B, pool: WorkerPool(threads: 2), scratch: p.scratch(threads: 2))
                 var logits = [Float](repeating: .nan, count: want.count), probs = logits
                 var features = [Float](repeating: .nan, count: wantFeatures.count)
                 var labels = [UInt8](repeating: 255, count: B * plane)
                 logits.withUnsafeMutableBufferPointer { l in features.withUnsafeMutableBufferPointer { f in
-                    outputHead(p(x), batch: B, cfg, expand: pew, normW: nw, normB: nb, classW: cw, output: .logits(l.baseAddress!),
-                               features: f.baseAddress!, pool: pool, scratch: s)
+                    head(p(x), output: .logits(l.baseAddress!), features: f.baseAddress!, pass)
                 } }
                 assertClose(features, wantFeatures, tol: 1e-5, what + " features")
                 labels.withUnsafeMutableBufferPointer { lab in probs.withUnsafeMutableBufferPointer { pr in
-                    outputHead(p(x), batch: B, cfg, expand: pew, normW: nw, normB: nb, classW: cw,
-                               output: .labels(lab.baseAddress!, probabilities: pr.baseAddress!), features: nil, pool: pool, scratch: s)
+                    head(p(x), output: .labels(lab.baseAddress!, probabilities: pr.baseAddress!), pass)
                 } }
                 var wantProbs = [Float](repeating: 0, count: want.count)
                 var wrongLabels = 0

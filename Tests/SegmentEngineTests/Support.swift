@@ -1,6 +1,8 @@
 // Test helpers of the engine tests: the fixture reader (safetensors, float32 only), a seeded generator of
 // random tensors, pointer storage for kernel arguments, and comparisons that report what they measured.
+import EngineReference
 import Foundation
+import SegmentCore
 import SegmentFormat
 import TestSupport
 import XCTest
@@ -64,6 +66,19 @@ struct EngineCase {
 }
 
 extension SwinUNetEngine {
+    /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
+    /// their sizes, and preallocates. `source` names the model in errors.
+    convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
+                     weights: (String) throws -> [Float]) throws {
+        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source) { spec, out in
+            let values = try weights(spec.name)
+            guard values.count == spec.count else {
+                throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")
+            }
+            _ = out.update(from: values)
+        }
+    }
+
     /// Logits of `input` as an array.
     func logits(_ input: [Float], batch: Int, channels: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: batch * config.numClasses * config.imgSize * config.imgSize)
@@ -71,28 +86,22 @@ extension SwinUNetEngine {
         return out
     }
 
-    /// Logits and every named stage activation.
+    /// Logits and every named stage activation, the modules run one by one (EngineReference's StageForward).
     func stages(_ input: [Float], batch: Int, channels: Int) -> [String: [Float]] {
         var seen: [String: [Float]] = [:]
-        observer = { name, values in seen[name] = Array(values) }
-        defer { observer = nil }
-        _ = logits(input, batch: batch, channels: channels)
+        let forward = StageForward(self)
+        input.withUnsafeBufferPointer { x in
+            forward(x.baseAddress!, batch: batch, channels: channels) { name, values in seen[name] = Array(values) }
+        }
         return seen
     }
 }
 
 /// Deterministic normal-ish values (SplitMix64 + Box-Muller).
 struct Rand {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    var generator: SplitMix64
+    init(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
+    mutating func uniform() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
     mutating func normal(_ n: Int, std: Double = 1, mean: Double = 0) -> [Float] {
         (0..<n).map { _ in Float(mean + std * (-2 * Foundation.log(max(uniform(), 1e-300))).squareRoot() * Foundation.cos(2 * .pi * uniform())) }
     }

@@ -1,6 +1,7 @@
 // Reading NIfTI files against nibabel 5.4.2's answers (gen_imaging.py): values bit for bit as get_fdata()
 // (float64, NaN/Inf kept), affines to 1e-9 mm, axis codes, spacing, scaling, and the refusals.
 import Foundation
+import ImagingTestSupport
 import SegmentCore
 import TestSupport
 import XCTest

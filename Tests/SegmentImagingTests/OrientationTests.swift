@@ -2,6 +2,7 @@
 // permuted and flipped axes (affine changed consistently) give the canonical volume nibabel's reorientation
 // gives, and the inverse restores each original grid exactly.
 import Foundation
+import ImagingTestSupport
 import TestSupport
 import XCTest
 @testable import SegmentImaging

@@ -1,6 +1,7 @@
 // The metric core against its references: medpy 0.5.2 (dc, hd, hd95, assd), scipy's EDT, Swin-Unet's
 // calculate_metric_percase rules, and the brute-force surface distances. Fixtures: trainer/fixtures/gen_metrics.py.
 import Foundation
+import SegmentCore
 import TestSupport
 import XCTest
 @testable import SegmentMetrics
@@ -10,18 +11,6 @@ let diceRelativeTolerance = 1e-6
 let distanceTolerance = 1e-4
 /// Fast EDT vs exact references (scipy, brute force): both are exact, only rounding differs.
 let edtTolerance = 1e-9
-
-/// A small deterministic generator (SplitMix64) for random masks.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 struct MetricsManifest: Decodable {
     struct Medpy: Decodable { let dc, hd, hd95, assd: Double }
@@ -173,7 +162,7 @@ final class MetricsCoreTests: XCTestCase {
 
     /// The fast EDT and the brute-force minimum over all pairs, on random grids of every rank and odd spacings.
     func testFastEDTAgainstNaive() {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         for trial in 0..<40 {
             let shape = [Int.random(in: 1...13, using: &rng), Int.random(in: 1...11, using: &rng), Int.random(in: 1...9, using: &rng)]
             let grid = Grid3(shape: shape)
@@ -193,7 +182,7 @@ final class MetricsCoreTests: XCTestCase {
 
     /// Whole pipeline (surfaces + EDT gather) against all-pairs surface distances, 2D and 3D, random masks.
     func testSurfaceDistancesAgainstNaive() {
-        var rng = SplitMix64(state: 11)
+        var rng = SplitMix64(seed: 11)
         for trial in 0..<30 {
             let rank = trial % 2 == 0 ? 2 : 3
             let shape = rank == 2 ? [Int.random(in: 3...30, using: &rng), Int.random(in: 3...30, using: &rng)]
@@ -227,7 +216,7 @@ final class MetricsCoreTests: XCTestCase {
     }
 
     func testPercentileMatchesNumpyLinear() {
-        var rng = SplitMix64(state: 3)
+        var rng = SplitMix64(seed: 3)
         for n in [1, 2, 3, 7, 20, 101, 1000] {
             let values = (0..<n).map { _ in Double(Int.random(in: 0...30, using: &rng)) / 7 }   // with ties
             let sorted = values.sorted()

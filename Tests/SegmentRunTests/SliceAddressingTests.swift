@@ -1,4 +1,5 @@
 // The run's specialised slice moves equal SegmentImaging.VolumeLayout's (the definition) for all 48 layouts.
+import ImagingTestSupport
 import SegmentImaging
 @testable import SegmentRun
 import XCTest

@@ -1,14 +1,26 @@
-// Naive references of the fused kernels: the PyTorch forward written step by step (explicit roll, window
+// Naive references of the engine's modules: the PyTorch forward written step by step (explicit roll, window
 // partition, mask from region labels, concatenations), Double accumulation, Foundation's exp and erf, no
-// BLAS and no threads. Slow by design; the tests run each fast kernel against its twin here.
+// BLAS and no threads. Slow by design; the tests run each fast module against its twin here.
 import Foundation
+import SegmentEngine
 import SegmentFormat
+import SegmentKernels
 
-enum Reference {
-    static func gelu(_ x: Float) -> Float { Float(0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))) }
+extension PackedWeight {
+    /// W [N, K] row-major again: the inverse of the engine's packing (panels of SEG_NR columns stored k-major).
+    package func unpacked() -> [Float] {
+        var w = [Float](repeating: 0, count: N * K)
+        let nr = Int(SEG_NR)
+        for n in 0..<N { for k in 0..<K { w[n * K + k] = data[(n / nr) * nr * K + k * nr + n % nr] } }
+        return w
+    }
+}
+
+package enum Reference {
+    package static func gelu(_ x: Float) -> Float { Float(0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))) }
 
     /// Softmax of one row.
-    static func softmax(_ s: [Float]) -> [Float] {
+    package static func softmax(_ s: [Float]) -> [Float] {
         let m = s.max()!
         let e = s.map { Foundation.exp(Double($0 - m)) }
         let sum = e.reduce(0, +)
@@ -16,7 +28,7 @@ enum Reference {
     }
 
     /// LayerNorm(C) of each of the rows of x (rows, C).
-    static func layerNorm(_ x: [Float], _ C: Int, _ g: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> [Float] {
+    package static func layerNorm(_ x: [Float], _ C: Int, _ g: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> [Float] {
         var y = x
         for r in 0..<(x.count / C) {
             let row = x[(r * C)..<(r * C + C)].map(Double.init)
@@ -28,7 +40,7 @@ enum Reference {
     }
 
     /// x (rows, K) · W^T (W (N, K)) + bias.
-    static func linear(_ x: [Float], _ K: Int, _ W: UnsafePointer<Float>, _ N: Int, _ bias: UnsafePointer<Float>?) -> [Float] {
+    package static func linear(_ x: [Float], _ K: Int, _ W: UnsafePointer<Float>, _ N: Int, _ bias: UnsafePointer<Float>?) -> [Float] {
         let M = x.count / K
         var y = [Float](repeating: 0, count: M * N)
         for m in 0..<M {
@@ -42,13 +54,13 @@ enum Reference {
     }
 
     /// The same with a packed weight (unpacked first).
-    static func linear(_ x: [Float], _ K: Int, _ W: PackedWeight, _ N: Int, _ bias: UnsafePointer<Float>?) -> [Float] {
+    package static func linear(_ x: [Float], _ K: Int, _ W: PackedWeight, _ N: Int, _ bias: UnsafePointer<Float>?) -> [Float] {
         precondition(W.N == N && W.K == K, "Reference.linear: weight shape")
         return W.unpacked().withUnsafeBufferPointer { linear(x, K, $0.baseAddress!, N, bias) }
     }
 
     /// torch.roll of a (B, R, R, C) map by (s, s) on the two grid axes: out[y][x] = in[(y - s) mod R][(x - s) mod R].
-    static func roll(_ x: [Float], _ B: Int, _ R: Int, _ C: Int, _ s: Int) -> [Float] {
+    package static func roll(_ x: [Float], _ B: Int, _ R: Int, _ C: Int, _ s: Int) -> [Float] {
         var y = x
         for b in 0..<B { for i in 0..<R { for j in 0..<R {
             let si = ((i - s) % R + R) % R, sj = ((j - s) % R + R) % R
@@ -58,7 +70,7 @@ enum Reference {
     }
 
     /// (B, R, R, C) -> (B*nW, ws*ws, C), windows row-major; `reverse` goes back.
-    static func partition(_ x: [Float], _ B: Int, _ R: Int, _ C: Int, _ ws: Int, reverse: Bool = false) -> [Float] {
+    package static func partition(_ x: [Float], _ B: Int, _ R: Int, _ C: Int, _ ws: Int, reverse: Bool = false) -> [Float] {
         var y = x
         let n = R / ws
         for b in 0..<B { for wy in 0..<n { for wx in 0..<n { for iy in 0..<ws { for ix in 0..<ws {
@@ -70,7 +82,7 @@ enum Reference {
     }
 
     /// One Swin block on (B, R*R, C), as SwinTransformerBlock.forward.
-    static func swinBlock(_ x: [Float], batch B: Int, _ g: StageGeometry, shift s: Int, hidden: Int, _ w: BlockWeights) -> [Float] {
+    package static func swinBlock(_ x: [Float], batch B: Int, _ g: StageGeometry, shift s: Int, hidden: Int, _ w: BlockWeights) -> [Float] {
         let R = g.resolution, C = g.dim, ws = g.window, N = ws * ws, heads = g.heads, d = C / heads
         let nW = (R / ws) * (R / ws)
         var h = layerNorm(x, C, w.norm1W, w.norm1B)
@@ -112,7 +124,7 @@ enum Reference {
     }
 
     /// PatchEmbed of (B, channels, H, W) -> (B, L, E); a 1-channel input is first repeated to inChans.
-    static func patchEmbed(_ input: [Float], batch B: Int, channels: Int, _ cfg: SwinUNetConfig,
+    package static func patchEmbed(_ input: [Float], batch B: Int, channels: Int, _ cfg: SwinUNetConfig,
                            w: UnsafePointer<Float>, b: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>) -> [Float] {
         let H = cfg.imgSize, P = cfg.patchSize, R = H / P, Cin = cfg.inChans, E = cfg.embedDim
         var x = input
@@ -132,7 +144,7 @@ enum Reference {
     }
 
     /// PatchMerging: cat[x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]], LN(4C), Linear(4C -> 2C).
-    static func patchMerging(_ x: [Float], batch B: Int, resolution R: Int, dim C: Int,
+    package static func patchMerging(_ x: [Float], batch B: Int, resolution R: Int, dim C: Int,
                              normW: UnsafePointer<Float>, normB: UnsafePointer<Float>, reduction: UnsafePointer<Float>) -> [Float] {
         let Ro = R / 2
         var cat = [Float]()
@@ -146,7 +158,7 @@ enum Reference {
     }
 
     /// Linear(C -> p*p*c, no bias) then 'b h w (p1 p2 c) -> b (h p1) (w p2) c' and LN(c).
-    static func expand(_ x: [Float], batch B: Int, resolution R: Int, dim C: Int, scale p: Int, outDim c: Int,
+    package static func expand(_ x: [Float], batch B: Int, resolution R: Int, dim C: Int, scale p: Int, outDim c: Int,
                        w: UnsafePointer<Float>, normW: UnsafePointer<Float>, normB: UnsafePointer<Float>) -> [Float] {
         let wide = linear(x, C, w, p * p * c, nil)
         let Ro = R * p
@@ -158,14 +170,14 @@ enum Reference {
     }
 
     /// concat_back_dim: Linear(2C -> C) of cat[x, skip] on the channels.
-    static func concatBack(_ x: [Float], _ skip: [Float], dim C: Int, w: UnsafePointer<Float>, b: UnsafePointer<Float>) -> [Float] {
+    package static func concatBack(_ x: [Float], _ skip: [Float], dim C: Int, w: UnsafePointer<Float>, b: UnsafePointer<Float>) -> [Float] {
         var cat = [Float]()
         for r in 0..<(x.count / C) { cat += x[(r * C)..<(r * C + C)]; cat += skip[(r * C)..<(r * C + C)] }
         return linear(cat, 2 * C, w, C, b)
     }
 
     /// Output head: final expand (scale P) + LN, 1x1 conv to (B, nc, H, W) logits.
-    static func outputHead(_ x: [Float], batch B: Int, _ cfg: SwinUNetConfig, expand w: UnsafePointer<Float>,
+    package static func outputHead(_ x: [Float], batch B: Int, _ cfg: SwinUNetConfig, expand w: UnsafePointer<Float>,
                            normW: UnsafePointer<Float>, normB: UnsafePointer<Float>, classW: UnsafePointer<Float>) -> [Float] {
         let E = cfg.embedDim, H = cfg.imgSize, nc = cfg.numClasses
         let pix = expand(x, batch: B, resolution: cfg.patchesResolution, dim: E, scale: cfg.patchSize, outDim: E,

@@ -31,11 +31,11 @@ execs=$(grep -E '^stat::number_of_executed_units:' "$work/fuzz.log" | awk '{prin
 field() { grep -oE "$1: [^ ]+" <<<"$last" | awk '{print $2}'; }
 findings=$(find "$work/artifacts" -type f | wc -l)
 rss=$(grep -E '^stat::peak_rss_mb:' "$work/fuzz.log" | awk '{print $2}')
-corpus_units=$(find "$work/corpus" -type f | wc -l)
-corpus_bytes=$(du -sb "$work/corpus" | awk '{print $1}')
-printf 'target\texecs\tseconds\tcov\tft\tcorpus_units\tcorpus_bytes\tpeak_rss_mb\tfindings\tstatus\n' > "$work/stats.tsv"
-printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$execs" "$elapsed" "$(field cov)" "$(field ft)" \
-  "$corpus_units" "$corpus_bytes" "${rss:-?}" "$findings" "$status" >> "$work/stats.tsv"
+# libFuzzer's corpus (seeds and regressions included): "units/size".
+corpus=$(field corp)
+printf 'target\texecs\tseconds\tcov\tft\tcorpus\tpeak_rss_mb\tfindings\tstatus\n' > "$work/stats.tsv"
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$execs" "$elapsed" "$(field cov)" "$(field ft)" \
+  "${corpus:-?}" "${rss:-?}" "$findings" "$status" >> "$work/stats.tsv"
 echo "fuzz $target: $execs executions in ${elapsed}s, cov $(field cov), ft $(field ft), $findings finding(s), exit $status  ($work/fuzz.log)"
 if [ "$status" -ne 0 ] || [ "$findings" -ne 0 ]; then
   grep -E '^==[0-9]+==ERROR|^SUMMARY|Fatal error|deadly signal|Test unit written' "$work/fuzz.log" | head -20 >&2

@@ -26,6 +26,7 @@ help:
 	@echo "make engine-ab AB_REV=REV | AB_FLAGS=FLAGS  the engine against another build of it, in lockstep"
 	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
+	@echo "make fuzz     fuzz every parser FUZZ_SECONDS (1800) each or 1,000,000 runs (sanitizer build); make fuzz-smoke: 20 s each"
 
 # Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
@@ -65,7 +66,7 @@ test-python: setup fixtures | $(BIN)
 $(BIN): | sys-deps
 	swift build -c release
 
-test: test-swift test-python
+test: test-swift test-python fuzz-replay
 
 data: setup
 	@apt-cache show mricron-data >/dev/null 2>&1 || { SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
@@ -116,3 +117,37 @@ demo: setup build data
 
 clean:
 	rm -rf .build $(FIXTURES) out
+
+# ---- Fuzzing (fuzz/README.md, docs/RELIABILITY.md "Fuzzing") ----
+# One libFuzzer target per parser, built with the address sanitizer into .build-fuzz by fuzz/build.sh. `fuzz` runs
+# each for FUZZ_SECONDS or FUZZ_RUNS executions, whichever comes first, and prints the table of results;
+# `fuzz-smoke` is the short run CI does; `fuzz-replay` runs the committed seeds and crash regressions once through a
+# normal build (part of `make test`); `fuzz-seeds` rewrites the seed corpora.
+FUZZ_TARGETS       := nifti nifti-gz png model pickle zip safetensors labels
+FUZZ_SECONDS       ?= 1800
+FUZZ_RUNS          ?= 1000000
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_REPLAY_BIN    := .build/release/segment-fuzz
+
+.PHONY: fuzz fuzz-build fuzz-smoke fuzz-replay fuzz-seeds
+
+fuzz-build: sys-deps
+	fuzz/build.sh
+
+fuzz: fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run.sh $$t $(FUZZ_SECONDS) || fail=1; done; \
+	  fuzz/summary.sh | tee fuzz/work/summary.md; exit $$fail
+
+fuzz-smoke: fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || fail=1; done; \
+	  fuzz/summary.sh; exit $$fail
+
+# The same flags as test-swift, so after `swift test` this only links what is already built.
+fuzz-replay: sys-deps
+	swift build -c release -Xswiftc -enable-testing --product segment-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  $(FUZZ_REPLAY_BIN) replay $$t fuzz/corpus/$$t $$( [ -d fuzz/regressions/$$t ] && echo fuzz/regressions/$$t ) || exit 1; done
+
+fuzz-seeds: setup
+	PYTHONPATH=trainer $(PY) fuzz/make_seeds.py
+# ---- end of fuzzing ----

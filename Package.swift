@@ -52,6 +52,12 @@ let package = Package(
         .executableTarget(name: "segment-bench", dependencies: ["SegmentCore", "SegmentEngine", "SegmentFormat", "CBLAS",
                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // Fuzz targets of every input parser (fuzz/README.md): a libFuzzer driver when fuzz/run.sh builds it with the
+        // sanitizers, a replayer of the committed corpora otherwise. Not a product.
+        .executableTarget(name: "segment-fuzz", dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentImaging",
+                                                               "SegmentMetrics", "CNIfTI"],
+                          swiftSettings: nifti),
+
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // A volume's canonical slices as plain arrays: the definition the imaging and run tests check against.
         .target(name: "ImagingTestSupport", dependencies: ["SegmentImaging"], path: "Tests/ImagingTestSupport", swiftSettings: nifti),

@@ -105,12 +105,16 @@ public struct FileReadFailure: Error, Equatable {
 }
 
 /// The bytes of a small regular file (a report, a CSV list): refused when it is not a regular file (never opened
-/// then) or when it holds more than `maxBytes`.
+/// then), when it is empty (no such file is valid empty) or when it holds more than `maxBytes`.
 public func readWholeFile(_ path: String, maxBytes: Int) throws -> Data {
     if let problem = notARegularFile(path) { throw FileReadFailure(reason: problem) }
     var st = stat()
-    if stat(path, &st) == 0, Int(st.st_size) > maxBytes {
-        throw FileReadFailure(reason: "it has \(st.st_size) bytes, more than the \(maxBytes) such a file may have")
+    if stat(path, &st) == 0 {
+        // Checked before Data(contentsOf:), which leaks a page-sized buffer when it reads an empty file.
+        guard st.st_size > 0 else { throw FileReadFailure(reason: "the file is empty (0 bytes)") }
+        if Int(st.st_size) > maxBytes {
+            throw FileReadFailure(reason: "it has \(st.st_size) bytes, more than the \(maxBytes) such a file may have")
+        }
     }
     do { return try Data(contentsOf: URL(fileURLWithPath: path)) }
     catch { throw FileReadFailure(reason: "permission denied or I/O error") }

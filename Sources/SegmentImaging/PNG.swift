@@ -58,7 +58,11 @@ public struct PNGImage: Sendable {
         // Before any open: reading a FIFO would block, and a device never ends.
         if let problem = notARegularFile(path) { throw ImagingError.unreadable(path: path, reason: problem) }
         var st = stat()
-        if stat(path, &st) == 0 { try budget.check(Int(st.st_size), path: path, what: "reading the file") }
+        if stat(path, &st) == 0 {
+            // Foundation's Data(contentsOf:) leaks a page-sized buffer on an empty file; nothing is read from one.
+            guard st.st_size > 0 else { throw ImagingError.invalidPNG(path: path, problem: "the file is empty (0 bytes)") }
+            try budget.check(Int(st.st_size), path: path, what: "reading the file")
+        }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) }
         catch {

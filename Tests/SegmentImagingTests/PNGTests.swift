@@ -36,6 +36,15 @@ final class PNGTests: XCTestCase {
         assertImagingError(try PNGImage.read(missing), "unreadable", path: missing)
     }
 
+    /// An empty file is refused before Foundation reads it: Data(contentsOf:) leaks a buffer on an empty file
+    /// (fuzz/regressions/png/empty-file-leak.png is the same input for the png fuzz target).
+    func testEmptyFileIsRefusedByName() throws {
+        let empty = try TestSupport.temporaryDirectory(self).appendingPathComponent("empty.png").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
+        let error = assertImagingError(try PNGImage.read(empty), "invalidPNG", path: empty)
+        XCTAssertTrue(error.map { "\($0)".contains("empty (0 bytes)") } ?? false, "\(String(describing: error))")
+    }
+
     func testMasksAreSingleChannel8BitWithBinaryOrRawValues() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let W = 5, H = 3

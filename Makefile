@@ -8,7 +8,9 @@ FIXTURES ?= .fixtures
 DATA     ?= $(HOME)/.cache/segment-data
 BIN      := .build/release/segment
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
-APT_PKGS := libopenblas-dev libpng-dev libnifti-dev
+# libnifti2-dev puts nifti2_io.h in /usr/include/nifti (Package.swift adds that folder); cblas.h lands in a multiarch
+# folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of looking for headers.
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
@@ -18,7 +20,7 @@ export SEGMENT_DATA     := $(DATA)
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
 	@echo "make test     the whole test suite (installs what it needs)"
-	@echo "make setup    Debian packages + the Python env ($(VENV)) for trainer/, fixtures and benchmarks"
+	@echo "make setup    Debian packages + the Python env ($(VENV)) for trainer/, fixtures and benchmarks (PyTorch...)"
 	@echo "make build    release build of the segment executable ($(BIN))"
 	@echo "make data     fetch the real data of docs/DATA.md into $(DATA)"
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
@@ -26,19 +28,28 @@ help:
 	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
 
-# Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
+# Debian packages, installed only when dpkg says one is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
-	@if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] || \
-	    [ ! -e /usr/include/png.h ] || [ ! -e /usr/include/nifti/nifti2_io.h ]; then \
+	@command -v dpkg-query >/dev/null || { echo "sys-deps: no dpkg here; install OpenBLAS, libpng, libnifti2 (headers) and python3-venv yourself"; exit 0; }; \
+	missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
-	  echo "installing $(APT_PKGS)"; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	  echo "installing" $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.stamp: trainer/requirements.txt
+# Two Python stamps in one venv: make data (and so make demo) needs only the few packages of
+# trainer/requirements-data.txt; the trainer, the fixtures, the tests and the benchmarks need trainer/requirements.txt
+# (PyTorch, ONNX Runtime, OpenVINO, ...), which includes the data list.
+$(VENV)/.stamp-data: trainer/requirements-data.txt | sys-deps
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r trainer/requirements-data.txt
+	@touch $@
+
+$(VENV)/.stamp: trainer/requirements.txt trainer/requirements-data.txt | sys-deps
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r trainer/requirements.txt
-	@touch $@
+	@touch $@ $(VENV)/.stamp-data
 
 setup: sys-deps $(VENV)/.stamp
 
@@ -66,7 +77,7 @@ $(BIN): | sys-deps
 
 test: test-swift test-python
 
-data: setup
+data: $(VENV)/.stamp-data
 	@apt-cache show mricron-data >/dev/null 2>&1 || { SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
 	PYTHONPATH=trainer $(PY) -m segment_data.fetch --cache $(DATA)
 
@@ -102,7 +113,7 @@ kernel-bench:
 	bench-out/kernels/gemm_shapes
 	for s in 0 1 2 3; do bench-out/kernels/block $$s; done
 
-demo: setup build data
+demo: build data
 	@mkdir -p out
 	$(BIN) $(DATA)/examples/liver-117.nii.gz -o out/liver-117_mask.nii.gz --report out/run.json --overwrite
 

@@ -68,9 +68,11 @@ test-swift: sys-deps fixtures
 	$(SWIFT_TEST)
 
 # trainer/tests/test_hostile.py runs the hostile corpus (.fixtures/hostile, gen_hostile.py) against $(BIN): the one
-# `swift test` built when it ran first, else a release build.
+# `swift test` built when it ran first, else a release build. test_examples.py, test_install.py (make install into a
+# temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too.
+# -rs prints why a test was skipped.
 test-python: setup fixtures | $(BIN)
-	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q
+	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q -rs
 
 $(BIN): | sys-deps
 	swift build -c release
@@ -119,3 +121,55 @@ demo: build data
 
 clean:
 	rm -rf .build $(FIXTURES) out
+
+# ---- install -----------------------------------------------------------------------------------------------------
+# make install PREFIX=/usr/local (DESTDIR for packagers): the executable, the default model in share/segment/models
+# (found there without --model: docs/RUN.md, "The model"), man pages for segment and its subcommands, the docs and the
+# examples. make uninstall removes exactly those files and the folders that are segment's own.
+# The executable is the release build: it loads the Swift runtime of the toolchain that built it (its RUNPATH);
+# STATIC=1 links the runtime in instead (a separate full build in .build-static, about 80 MB) for a machine
+# without Swift.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+STATIC  ?=
+ROOT     = $(DESTDIR)$(PREFIX)
+MAN_DIR  := .build/man
+MAN_TOOL := .build/debug/generate-manual
+INSTALL_BIN = $(if $(STATIC),.build-static/release/segment,$(BIN))
+
+.PHONY: man install uninstall static-bin
+
+# Man pages: swift-argument-parser's generate-manual, the tool its generate-manual plugin runs, run here directly on
+# the executable. The plugin (`swift package plugin generate-manual --multi-page`, offline, same pages) first builds
+# the whole package in its own release configuration: after make test's -enable-testing build that is a second full
+# build. The pages are dated by the last commit, so the same tree gives the same pages.
+$(MAN_TOOL): | sys-deps
+	swift build --product generate-manual
+
+man: $(MAN_TOOL) $(if $(STATIC),static-bin,$(BIN))
+	rm -rf $(MAN_DIR) && mkdir -p $(MAN_DIR)
+	$(MAN_TOOL) $(INSTALL_BIN) --multi-page --date $$(git log -1 --format=%cs 2>/dev/null || date -u +%F) -o $(MAN_DIR)
+
+static-bin: | sys-deps
+	swift build -c release --static-swift-stdlib --product segment --scratch-path .build-static
+
+install: man
+	install -d "$(ROOT)"/bin "$(ROOT)"/share/segment/models "$(ROOT)"/share/man/man1 \
+	  "$(ROOT)"/share/doc/segment/docs "$(ROOT)"/share/doc/segment/examples/slurm
+	install -m 755 $(INSTALL_BIN) "$(ROOT)"/bin/segment
+	install -m 644 models/swin-unet-lits-advmim.segm models/swin-unet-lits-advmim.md "$(ROOT)"/share/segment/models/
+	install -m 644 $(MAN_DIR)/segment*.1 "$(ROOT)"/share/man/man1/
+	install -m 644 README.md "$(ROOT)"/share/doc/segment/
+	install -m 644 docs/*.md "$(ROOT)"/share/doc/segment/docs/
+	install -m 644 examples/*.md "$(ROOT)"/share/doc/segment/examples/
+	install -m 755 examples/*.sh "$(ROOT)"/share/doc/segment/examples/
+	install -m 644 examples/slurm/*.md "$(ROOT)"/share/doc/segment/examples/slurm/
+	install -m 755 examples/slurm/*.sh examples/slurm/*.sbatch "$(ROOT)"/share/doc/segment/examples/slurm/
+
+# Man pages go by the names segment's subcommands give them (segment.1, segment.run.1, ...), so uninstalling needs no
+# build. share/segment and share/doc/segment are segment's own; the shared folders (bin, share/man/man1, ...) are
+# removed only when empty, and PREFIX itself stays.
+uninstall:
+	rm -f "$(ROOT)"/bin/segment "$(ROOT)"/share/man/man1/segment.1 "$(ROOT)"/share/man/man1/segment.*.1
+	rm -rf "$(ROOT)"/share/segment "$(ROOT)"/share/doc/segment
+	for d in bin share/man/man1 share/man share/doc share; do rmdir "$(ROOT)"/$$d 2>/dev/null || true; done

@@ -23,6 +23,7 @@ help:
 	@echo "make setup    Debian packages + the Python env ($(VENV)) for trainer/, fixtures and benchmarks (PyTorch...)"
 	@echo "make build    release build of the segment executable ($(BIN))"
 	@echo "make data     fetch the real data of docs/DATA.md into $(DATA)"
+	@echo "make install  PREFIX=/usr/local: executable, default model, man pages, docs, examples (make uninstall)"
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
 	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
 	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"

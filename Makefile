@@ -8,8 +8,9 @@ FIXTURES ?= .fixtures
 DATA     ?= $(HOME)/.cache/segment-data
 BIN      := .build/release/segment
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
-# libnifti2-dev puts nifti2_io.h in /usr/include/nifti (Package.swift adds that folder); cblas.h lands in a multiarch
-# folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of looking for headers.
+# libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
+# cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
+# looking for headers.
 APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))

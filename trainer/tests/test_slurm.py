@@ -3,7 +3,8 @@ and its dependent merge job on 6 cases, then a run whose task is cancelled mid-c
 
 Job states and exit codes are read from `scontrol show job` (accounting is off on a one-node test cluster, so sacct
 has no records). Root only: it installs Debian's Slurm and munge packages when missing and starts the daemons,
-which it stops by PID at the end. About 1 to 2 minutes (plus the packages' installation on a new machine)."""
+which it stops by PID at the end. About a minute (56 s with the packages' installation from apt's cache; a new
+machine adds their download)."""
 import json
 import os
 import re

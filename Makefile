@@ -8,7 +8,10 @@ FIXTURES ?= .fixtures
 DATA     ?= $(HOME)/.cache/segment-data
 BIN      := .build/release/segment
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
-APT_PKGS := libopenblas-dev libpng-dev libnifti-dev
+# libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
+# cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
+# looking for headers.
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
@@ -18,9 +21,10 @@ export SEGMENT_DATA     := $(DATA)
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
 	@echo "make test     the whole test suite (installs what it needs)"
-	@echo "make setup    Debian packages + the Python env ($(VENV)) for trainer/, fixtures and benchmarks"
+	@echo "make setup    Debian packages + the Python env ($(VENV)) for trainer/, fixtures and benchmarks (PyTorch...)"
 	@echo "make build    release build of the segment executable ($(BIN))"
 	@echo "make data     fetch the real data of docs/DATA.md into $(DATA)"
+	@echo "make install  PREFIX=/usr/local: executable, default model, man pages, docs, examples (make uninstall)"
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
 	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
 	@echo "make engine-ab AB_REV=REV | AB_FLAGS=FLAGS  the engine against another build of it, in lockstep"
@@ -28,19 +32,28 @@ help:
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
 	@echo "make fuzz     fuzz every parser FUZZ_SECONDS (1800) each or 1,000,000 runs (sanitizer build); make fuzz-smoke: 20 s each"
 
-# Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
+# Debian packages, installed only when dpkg says one is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
-	@if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] || \
-	    [ ! -e /usr/include/png.h ] || [ ! -e /usr/include/nifti/nifti2_io.h ]; then \
+	@command -v dpkg-query >/dev/null || { echo "sys-deps: no dpkg here; install OpenBLAS, libpng, libnifti2 (headers) and python3-venv yourself"; exit 0; }; \
+	missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
-	  echo "installing $(APT_PKGS)"; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	  echo "installing" $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.stamp: trainer/requirements.txt
+# Two Python stamps in one venv: make data (and so make demo) needs only the few packages of
+# trainer/requirements-data.txt; the trainer, the fixtures, the tests and the benchmarks need trainer/requirements.txt
+# (PyTorch, ONNX Runtime, OpenVINO, ...), which includes the data list.
+$(VENV)/.stamp-data: trainer/requirements-data.txt | sys-deps
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r trainer/requirements-data.txt
+	@touch $@
+
+$(VENV)/.stamp: trainer/requirements.txt trainer/requirements-data.txt | sys-deps
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r trainer/requirements.txt
-	@touch $@
+	@touch $@ $(VENV)/.stamp-data
 
 setup: sys-deps $(VENV)/.stamp
 
@@ -59,16 +72,18 @@ test-swift: sys-deps fixtures
 	$(SWIFT_TEST)
 
 # trainer/tests/test_hostile.py runs the hostile corpus (.fixtures/hostile, gen_hostile.py) against $(BIN): the one
-# `swift test` built when it ran first, else a release build.
+# `swift test` built when it ran first, else a release build. test_examples.py, test_install.py (make install into a
+# temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too.
+# -rs prints why a test was skipped.
 test-python: setup fixtures | $(BIN)
-	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q
+	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q -rs
 
 $(BIN): | sys-deps
 	swift build -c release
 
 test: test-swift test-python fuzz-replay
 
-data: setup
+data: $(VENV)/.stamp-data
 	@apt-cache show mricron-data >/dev/null 2>&1 || { SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); $$SUDO apt-get update -qq; }
 	PYTHONPATH=trainer $(PY) -m segment_data.fetch --cache $(DATA)
 
@@ -111,7 +126,7 @@ kernel-bench:
 	bench-out/kernels/gemm_shapes
 	for s in 0 1 2 3; do bench-out/kernels/block $$s; done
 
-demo: setup build data
+demo: build data
 	@mkdir -p out
 	$(BIN) $(DATA)/examples/liver-117.nii.gz -o out/liver-117_mask.nii.gz --report out/run.json --overwrite
 
@@ -151,3 +166,55 @@ fuzz-replay: sys-deps
 fuzz-seeds: setup
 	PYTHONPATH=trainer $(PY) fuzz/make_seeds.py
 # ---- end of fuzzing ----
+
+# ---- install -----------------------------------------------------------------------------------------------------
+# make install PREFIX=/usr/local (DESTDIR for packagers): the executable, the default model in share/segment/models
+# (found there without --model: docs/RUN.md, "The model"), man pages for segment and its subcommands, the docs and the
+# examples. make uninstall removes exactly those files and the folders that are segment's own.
+# The executable is the release build: it loads the Swift runtime of the toolchain that built it (its RUNPATH);
+# STATIC=1 links the runtime in instead (a separate full build in .build-static, about 80 MB) for a machine
+# without Swift.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+STATIC  ?=
+ROOT     = $(DESTDIR)$(PREFIX)
+MAN_DIR  := .build/man
+MAN_TOOL := .build/debug/generate-manual
+INSTALL_BIN = $(if $(STATIC),.build-static/release/segment,$(BIN))
+
+.PHONY: man install uninstall static-bin
+
+# Man pages: swift-argument-parser's generate-manual, the tool its generate-manual plugin runs, run here directly on
+# the executable. The plugin (`swift package plugin generate-manual --multi-page`, offline, same pages) first builds
+# the whole package in its own release configuration: after make test's -enable-testing build that is a second full
+# build. The pages are dated by the last commit, so the same tree gives the same pages.
+$(MAN_TOOL): | sys-deps
+	swift build --product generate-manual
+
+man: $(MAN_TOOL) $(if $(STATIC),static-bin,$(BIN))
+	rm -rf $(MAN_DIR) && mkdir -p $(MAN_DIR)
+	$(MAN_TOOL) $(INSTALL_BIN) --multi-page --date $$(git log -1 --format=%cs 2>/dev/null || date -u +%F) -o $(MAN_DIR)
+
+static-bin: | sys-deps
+	swift build -c release --static-swift-stdlib --product segment --scratch-path .build-static
+
+install: man
+	install -d "$(ROOT)"/bin "$(ROOT)"/share/segment/models "$(ROOT)"/share/man/man1 \
+	  "$(ROOT)"/share/doc/segment/docs "$(ROOT)"/share/doc/segment/examples/slurm
+	install -m 755 $(INSTALL_BIN) "$(ROOT)"/bin/segment
+	install -m 644 models/swin-unet-lits-advmim.segm models/swin-unet-lits-advmim.md "$(ROOT)"/share/segment/models/
+	install -m 644 $(MAN_DIR)/segment*.1 "$(ROOT)"/share/man/man1/
+	install -m 644 README.md "$(ROOT)"/share/doc/segment/
+	install -m 644 docs/*.md "$(ROOT)"/share/doc/segment/docs/
+	install -m 644 examples/*.md "$(ROOT)"/share/doc/segment/examples/
+	install -m 755 examples/*.sh "$(ROOT)"/share/doc/segment/examples/
+	install -m 644 examples/slurm/*.md "$(ROOT)"/share/doc/segment/examples/slurm/
+	install -m 755 examples/slurm/*.sh examples/slurm/*.sbatch "$(ROOT)"/share/doc/segment/examples/slurm/
+
+# Man pages go by the names segment's subcommands give them (segment.1, segment.run.1, ...), so uninstalling needs no
+# build. share/segment and share/doc/segment are segment's own; the shared folders (bin, share/man/man1, ...) are
+# removed only when empty, and PREFIX itself stays.
+uninstall:
+	rm -f "$(ROOT)"/bin/segment "$(ROOT)"/share/man/man1/segment.1 "$(ROOT)"/share/man/man1/segment.*.1
+	rm -rf "$(ROOT)"/share/segment "$(ROOT)"/share/doc/segment
+	for d in bin share/man/man1 share/man share/doc share; do rmdir "$(ROOT)"/$$d 2>/dev/null || true; done

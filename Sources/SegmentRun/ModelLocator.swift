@@ -8,14 +8,18 @@ public enum ModelLocator {
     /// The places searched for the default model, in order:
     ///   1. $SEGMENT_MODEL (a model file path),
     ///   2. models/ of a source checkout, relative to the executable: ../../models (.build/release/segment) and
-    ///      ../../../models (.build/<triple>/release/segment, where .build/release links to),
+    ///      ../../../models (.build/<triple>/release/segment, where .build/release links to), only for an executable
+    ///      inside a SwiftPM build folder (a path component starting with ".build"),
     ///   3. ../share/segment/models of an installed prefix (PREFIX/bin/segment).
     /// The executable's folder is taken both as invoked (argv[0], symbolic links kept) and resolved (/proc/self/exe).
     public static func candidates(environment: [String: String], executableDirectories: [String]) -> [String] {
         var list: [String] = []
         if let env = environment["SEGMENT_MODEL"], !env.isEmpty { list.append(env) }
         for dir in executableDirectories {
-            for rel in ["../../models", "../../../models", "../share/segment/models"] {
+            // An installed PREFIX/bin/segment must not take PREFIX/../models or /models, folders it does not own
+            // (a container's /models, say), before its own share/segment/models.
+            let built = dir.split(separator: "/").contains { $0.hasPrefix(".build") }
+            for rel in (built ? ["../../models", "../../../models"] : []) + ["../share/segment/models"] {
                 let p = ((dir as NSString).appendingPathComponent(rel + "/" + defaultFileName) as NSString).standardizingPath
                 if !list.contains(p) { list.append(p) }
             }

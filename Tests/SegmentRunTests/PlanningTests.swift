@@ -165,6 +165,26 @@ final class PlanningTests: XCTestCase {
         XCTAssertEqual(try ModelLocator.resolve(explicit: "m.segm", environment: ["SEGMENT_MODEL": "/x.segm"], executableDirectories: []), "m.segm")
     }
 
+    func testInstalledExecutableLooksOnlyInItsPrefix() throws {
+        // PREFIX/bin/../../models is a folder beside PREFIX: an installed executable ignores a model there.
+        let dir = try TestSupport.temporaryDirectory(self)
+        let bin = dir.appendingPathComponent("usr/local/bin"), share = dir.appendingPathComponent("usr/local/share/segment/models")
+        let stray = dir.appendingPathComponent("usr/models")
+        for d in [bin, share, stray] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        try touch(stray.appendingPathComponent(ModelLocator.defaultFileName))
+        let candidates = ModelLocator.candidates(environment: [:], executableDirectories: [bin.path])
+        XCTAssertEqual(candidates, [share.path + "/" + ModelLocator.defaultFileName])
+        XCTAssertThrowsError(try ModelLocator.resolve(explicit: nil, environment: [:], executableDirectories: [bin.path]))
+        try touch(share.appendingPathComponent(ModelLocator.defaultFileName))
+        XCTAssertEqual(try ModelLocator.resolve(explicit: nil, environment: [:], executableDirectories: [bin.path]),
+                       share.path + "/" + ModelLocator.defaultFileName)
+        // A build folder named by --scratch-path (.build-static/release) is a checkout's build too.
+        let scratch = dir.appendingPathComponent("repo/.build-static/release")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        XCTAssertEqual(ModelLocator.candidates(environment: [:], executableDirectories: [scratch.path]).first,
+                       dir.appendingPathComponent("repo/models").path + "/" + ModelLocator.defaultFileName)
+    }
+
     func testOverlaySlicesParsing() throws {
         XCTAssertEqual(try OverlaySlices(parsing: "auto"), .auto)
         XCTAssertEqual(try OverlaySlices(parsing: "all"), .all)

@@ -8,7 +8,7 @@ FIXTURES ?= .fixtures
 DATA     ?= $(HOME)/.cache/segment-data
 BIN      := .build/release/segment
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
-APT_PKGS := libopenblas-dev libpng-dev libnifti-dev
+APT_PKGS := libopenblas-dev libpng-dev libnifti-dev libjpeg62-turbo-dev
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
@@ -29,7 +29,7 @@ help:
 # Debian packages, installed only when a header is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
 	@if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] || \
-	    [ ! -e /usr/include/png.h ] || [ ! -e /usr/include/nifti/nifti2_io.h ]; then \
+	    [ ! -e /usr/include/png.h ] || [ ! -e /usr/include/nifti/nifti2_io.h ] || [ ! -e /usr/include/jpeglib.h ]; then \
 	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
 	  echo "installing $(APT_PKGS)"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \

@@ -218,7 +218,7 @@ public enum EXIFOrientation {
         case 7: source = { r, c in (H - 1 - c, W - 1 - r) }
         default: source = { r, c in (c, W - 1 - r) }
         }
-        var out = stored
+        var out = stored                                            // (outH, outW, C) as shown
         for r in 0..<outH {
             for c in 0..<outW {
                 let (sr, sc) = source(r, c)

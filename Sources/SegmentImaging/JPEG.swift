@@ -65,7 +65,8 @@ public enum JPEG {
         return try data.withUnsafeBytes { try decode($0, path: path, budget: budget) }
     }
 
-    static func decode(_ bytes: UnsafeRawBufferPointer, path: String, budget: MemoryBudget) throws -> JPEGPicture {
+    static func decode(_ bytes: UnsafeRawBufferPointer, path: String, budget: MemoryBudget,
+                       maximumScans: Int = JPEG.maximumScans) throws -> JPEGPicture {
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var info = segment_jpeg_info()
         guard segment_jpeg_read_header(base, bytes.count, &info) == Int32(SEGMENT_JPEG_OK) else {
@@ -99,7 +100,7 @@ public enum JPEG {
         var stored = [UInt8](repeating: 0, count: W * H * C)         // (H, W, C) as stored
         let status = stored.withUnsafeMutableBytes {
             segment_jpeg_decode(base, bytes.count, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count,
-                                Int32(maximumScans), Int(clamping: budget.bytes), &info)
+                                Int32(clamping: maximumScans), Int(clamping: budget.bytes), &info)
         }
         guard status == Int32(SEGMENT_JPEG_OK) else {
             throw ImagingError.invalidJPEG(path: path, problem: message(info))

@@ -162,6 +162,17 @@ final class JPEGTests: XCTestCase {
         }
     }
 
+    /// The scan limit, exercised with a limit below the 10 scans of Pillow's progressive file.
+    func testScanLimit() throws {
+        let bytes = try fixtureBytes("synth_progressive.jpg")
+        let scans = try bytes.withUnsafeBytes { try JPEG.decode($0, path: "p.jpg", budget: .machineDefault) }.scans
+        XCTAssertGreaterThan(scans, 4)
+        XCTAssertThrowsError(try bytes.withUnsafeBytes { try JPEG.decode($0, path: "p.jpg", budget: .machineDefault, maximumScans: 4) }) { e in
+            XCTAssertTrue("\(e)".contains("more than 4 scans"), "\(e)")
+        }
+        XCTAssertEqual(try bytes.withUnsafeBytes { try JPEG.decode($0, path: "p.jpg", budget: .machineDefault, maximumScans: scans) }.scans, scans)
+    }
+
     func testCMYKIsRefused() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let path = dir.appendingPathComponent("cmyk.jpg").path

@@ -11,7 +11,7 @@ SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 # libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
 # cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
 # looking for headers.
-APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
@@ -34,7 +34,7 @@ help:
 
 # Debian packages, installed only when dpkg says one is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
-	@command -v dpkg-query >/dev/null || { echo "sys-deps: no dpkg here; install OpenBLAS, libpng, libnifti2 (headers) and python3-venv yourself"; exit 0; }; \
+	@command -v dpkg-query >/dev/null || { echo "sys-deps: no dpkg here; install OpenBLAS, libpng, libnifti2, libjpeg-turbo (headers) and python3-venv libjpeg62-turbo-dev yourself"; exit 0; }; \
 	missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \

@@ -8,7 +8,8 @@
 //   SegmentConvert        PyTorch .pth (zip + legacy pickle, restricted unpickler) and safetensors -> model file
 //   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
 //   SegmentEngine         the Swin-UNet's modules on fused CPU kernels, and its forward
-//   SegmentImaging        NIfTI and PNG I/O, resampling (scipy.ndimage.zoom semantics), orientation
+//   SegmentJPEG           C: JPEG decoding through libjpeg-turbo, its longjmp errors caught in C
+//   SegmentImaging        NIfTI, PNG and JPEG I/O, resampling (scipy.ndimage.zoom semantics), orientation
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
 //   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
 //   segment               the thin command-line front end (swift-argument-parser)
@@ -30,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CNIfTI", path: "Sources/CNIfTI"),
+        // C: libjpeg-turbo behind setjmp, so its longjmp errors come back as return codes (never through Swift).
+        .target(name: "SegmentJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
 
         .target(name: "SegmentCore"),
         .target(name: "SegmentCases", dependencies: ["SegmentCore"]),
@@ -38,7 +41,7 @@ let package = Package(
                 dependencies: ["SegmentCore", "SegmentFormat"]),
         .target(name: "SegmentKernels"),
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
-        .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI"], swiftSettings: nifti),
+        .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI", "SegmentJPEG"], swiftSettings: nifti),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",
                 dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],

@@ -3,12 +3,23 @@
 import Foundation
 import SegmentCore
 
-/// The two image families the tool reads, recognised by file name.
+/// The image families the tool reads, recognised by file name.
 public enum ImageKind: String, Codable, Sendable {
-    case nifti, png
+    case nifti, png, jpeg
 
     /// Image extensions, longest first; matched case-insensitively and kept as written.
-    static let extensions: [(ext: String, kind: ImageKind)] = [(".nii.gz", .nifti), (".nii", .nifti), (".png", .png)]
+    static let extensions: [(ext: String, kind: ImageKind)] = [
+        (".nii.gz", .nifti), (".nii", .nifti), (".jpeg", .jpeg), (".png", .png), (".jpg", .jpeg),
+    ]
+
+    /// The kinds a mask or reference may be: JPEG is lossy, so a JPEG's values are not the labels that were written.
+    public static let labelKinds: Set<ImageKind> = [.nifti, .png]
+
+    /// A 2D picture (PNG or JPEG) rather than a volume.
+    public var isPicture: Bool { self != .nifti }
+
+    /// The kind of the mask written for an input of this kind: a JPEG's mask is a PNG.
+    public var maskKind: ImageKind { self == .jpeg ? .png : self }
 
     /// Splits a file name into (case name, extension incl. the dot, kind): "liver.nii.gz" -> ("liver", ".nii.gz", .nifti).
     /// Returns nil for any other file, and for a name that is only an extension.
@@ -28,7 +39,7 @@ public struct CaseFile: Equatable, Sendable, Codable {
     public let path: String
     /// The file name without its extension: the key for outputs, overlays and references.
     public let name: String
-    /// The extension as written (".nii.gz", ".NII", ".png").
+    /// The extension as written (".nii.gz", ".NII", ".png", ".JPG").
     public let ext: String
     public let kind: ImageKind
 
@@ -85,7 +96,7 @@ public enum CaseListError: SegmentError, Equatable {
         case let .unreadableFolder(p, reason):
             return "cannot list the folder \(p): \(reason). Check its permissions."
         case .noImages(let p):
-            return "folder \(p) holds no .nii, .nii.gz or .png file (subfolders and hidden files are not searched)."
+            return "folder \(p) holds no .nii, .nii.gz, .png, .jpg or .jpeg file (subfolders and hidden files are not searched)."
         case let .sameName(name, first, second):
             return "\(first) and \(second) have the same case name \(name): their outputs and scores would collide. Move one of them."
         }
@@ -95,8 +106,9 @@ public enum CaseListError: SegmentError, Equatable {
 public enum CaseDiscovery {
     /// The images directly inside `folder` (not recursive; hidden files, subfolders and other files skipped), in
     /// case order. `name` gives each file's case name (its name, or its mask case name for masks); two files of
-    /// one case name are refused.
-    public static func images(in folder: String, caseName name: (CaseFile) -> String = \.name) throws -> [CaseFile] {
+    /// one case name are refused. Files of other `kinds` are skipped (masks: ImageKind.labelKinds).
+    public static func images(in folder: String, caseName name: (CaseFile) -> String = \.name,
+                              kinds: Set<ImageKind> = [.nifti, .png, .jpeg]) throws -> [CaseFile] {
         let fm = FileManager.default
         let names: [String]
         do { names = try fm.contentsOfDirectory(atPath: folder) }
@@ -105,7 +117,7 @@ public enum CaseDiscovery {
         for n in names where !n.hasPrefix(".") {
             let path = join(folder, n)
             var isDir: ObjCBool = false
-            guard let f = CaseFile(path: path), fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            guard let f = CaseFile(path: path), kinds.contains(f.kind), fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
             files.append(f)
         }
         // Case order; two files of one case name (refused below) in the order of their file names.

@@ -49,7 +49,7 @@ public enum MatchingError: SegmentError, Equatable {
 public enum CaseMatching {
     /// The images of a folder by case name.
     static func images(in folder: String) throws -> [String: String] {
-        let files = try CaseDiscovery.images(in: folder, caseName: \.maskCaseName)
+        let files = try CaseDiscovery.images(in: folder, caseName: \.maskCaseName, kinds: ImageKind.labelKinds)
         return Dictionary(uniqueKeysWithValues: files.map { ($0.maskCaseName, $0.path) })
     }
 

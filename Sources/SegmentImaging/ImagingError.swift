@@ -20,6 +20,8 @@ public enum ImagingError: SegmentError, Equatable {
     case notALabelImage(path: String, problem: String)
     /// The file is not a PNG libpng can decode.
     case invalidPNG(path: String, problem: String)
+    /// The file is not a JPEG this tool decodes (corrupt, truncated, CMYK, too large for its bytes).
+    case invalidJPEG(path: String, problem: String)
     /// The volume's affine does not define an orientation (degenerate axes), or an orientation code is invalid.
     case invalidOrientation(path: String, problem: String)
     /// An output cannot be written (nothing half-written is left behind).
@@ -50,6 +52,8 @@ public enum ImagingError: SegmentError, Equatable {
             return "\(path) is not a label image: \(problem). Give an integer mask (labels 0, 1, 2, ...)."
         case let .invalidPNG(path, problem):
             return "\(path) is not a readable PNG: \(problem). Export the image again as PNG."
+        case let .invalidJPEG(path, problem):
+            return "\(path) is not a readable JPEG: \(problem). Export the image again as JPEG or PNG."
         case let .invalidOrientation(path, problem):
             return "\(path): cannot determine the orientation: \(problem). Fix the header's qform/sform (e.g. with nibabel) first."
         case let .notWritable(path, reason):

@@ -41,6 +41,10 @@ public struct LabelImage: Sendable {
     /// Memory: the stored image, its labels (2 bytes a voxel) and what scoring it takes (distance maps, about 16
     /// bytes a voxel) must fit `budget`, checked from the header before the voxels are read.
     public static func read(_ path: String, pngValues: PNGValues, budget: MemoryBudget = .machineDefault) throws -> LabelImage {
+        if CaseFile(path: path)?.kind == .jpeg {
+            throw ImagingError.notALabelImage(path: path, problem: "it is a JPEG, whose lossy compression changes the "
+                + "values written; give masks as PNG or NIfTI")
+        }
         guard path.lowercased().hasSuffix(".png") else {
             let header = try NIfTIHeader.read(path)
             let n = header.voxelCount

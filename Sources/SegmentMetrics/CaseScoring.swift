@@ -47,17 +47,30 @@ public struct ClassScore: Codable, Equatable, Sendable {
     public var assd: Double
     public var emptyRef: Bool
     public var emptyPred: Bool
+    /// ISIC 2018's thresholded Jaccard (`ClassScore.thresholded`). Optional so that reports written before it
+    /// existed still read (and merge); `value("thresholded_Jaccard")` derives it from IoU then.
+    public var thresholdedJaccard: Double?
 
     enum CodingKeys: String, CodingKey {
         case dice = "Dice", iou = "IoU", tp = "TP", fp = "FP", fn = "FN", tn = "TN", nPred = "n_pred", nRef = "n_ref"
         case hd = "HD", hd95 = "HD95", assd = "ASSD", emptyRef = "empty_ref", emptyPred = "empty_pred"
+        case thresholdedJaccard = "thresholded_Jaccard"
+    }
+
+    /// ISIC 2018 (task 1)'s threshold: a per-image Jaccard below it counts as 0.
+    public static let jaccardThreshold = 0.65
+
+    /// The thresholded Jaccard of an IoU: 0 below the threshold, the IoU itself from it on; NaN stays NaN.
+    public static func thresholded(_ iou: Double) -> Double {
+        iou.isNaN ? .nan : iou < jaccardThreshold ? 0 : iou
     }
 
     /// The label absent from both images: nothing to compare.
     static func bothEmpty(voxelCount: Int, policy: ScoringPolicy) -> ClassScore {
         let compat = policy.mode == .swinUNet
         return ClassScore(dice: compat ? 0 : .nan, iou: .nan, tp: 0, fp: 0, fn: 0, tn: voxelCount, nPred: 0, nRef: 0,
-                          hd: .nan, hd95: compat ? 0 : .nan, assd: .nan, emptyRef: true, emptyPred: true)
+                          hd: .nan, hd95: compat ? 0 : .nan, assd: .nan, emptyRef: true, emptyPred: true,
+                          thresholdedJaccard: .nan)
     }
 }
 
@@ -245,7 +258,8 @@ private func scoreLabel(_ label: Int, prediction: LabelMap, reference: LabelMap,
     let fp = nPred - tp, fn = nRef - tp
     var score = ClassScore(dice: 2 * Double(tp) / Double(nPred + nRef), iou: Double(tp) / Double(tp + fp + fn),
                            tp: tp, fp: fp, fn: fn, tn: grid.count - tp - fp - fn, nPred: nPred, nRef: nRef,
-                           hd: .infinity, hd95: .infinity, assd: .infinity, emptyRef: nRef == 0, emptyPred: nPred == 0)
+                           hd: .infinity, hd95: .infinity, assd: .infinity, emptyRef: nRef == 0, emptyPred: nPred == 0,
+                           thresholdedJaccard: ClassScore.thresholded(Double(tp) / Double(tp + fp + fn)))
     if nPred > 0 && nRef > 0 {
         let d = DistanceSummary(pooled: labelSurfaceDistances(label, prediction: prediction, reference: reference,
                                                               grid: grid, census: census, spacing: spacing))

@@ -50,9 +50,10 @@ public struct LabelCounts: Codable, Equatable, Sendable {
 /// A scoring run's report: per-case scores, their means, the policy, the failures.
 public struct ScoreReport: Codable, Equatable, Sendable {
     /// The metrics of each label, in report order (nnU-Net's first, then the surface distances).
-    public static let metricNames = ["Dice", "IoU", "TP", "FP", "FN", "TN", "n_pred", "n_ref", "HD", "HD95", "ASSD"]
+    public static let metricNames = ["Dice", "IoU", "TP", "FP", "FN", "TN", "n_pred", "n_ref", "HD", "HD95", "ASSD",
+                                     "thresholded_Jaccard"]
     /// The metrics shown in the table and whose exclusions are counted.
-    public static let ratioAndDistanceNames = ["Dice", "IoU", "HD", "HD95", "ASSD"]
+    public static let ratioAndDistanceNames = ["Dice", "IoU", "HD", "HD95", "ASSD", "thresholded_Jaccard"]
 
     public var tool: String
     public var policy: ScoringPolicy
@@ -149,6 +150,8 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                 + "the other, from an exact distance transform using the spacing; HD = max, HD95 = 95th percentile "
                 + "(linear interpolation, numpy) and ASSD = mean of the pooled distances in both directions",
             "dice": "2 TP / (n_pred + n_ref); IoU = TP / (TP + FP + FN)",
+            "thresholded_jaccard": "ISIC 2018 task 1's score: per case the IoU (Jaccard) of the label, counted as 0 "
+                + "when below \(ClassScore.jaccardThreshold); its mean is the leaderboard number (TJ in the table)",
             "means": "per label: mean over cases of the finite values (NaN and infinite values left out and counted); "
                 + "foreground_mean: mean over labels (and regions) of the finite label means",
         ]
@@ -268,15 +271,15 @@ public struct ScoreReport: Codable, Equatable, Sendable {
             + (unmatchedPredictions.isEmpty ? "" : ", \(unmatchedPredictions.count) prediction(s) without a reference"),
             "policy: \(policy.mode.rawValue), worst distance \(policy.worstDistance.rawValue); distances in \(unitText)",
             "empty masks: \(definitions["empty_masks"] ?? "")", ""]
-        let columns = ["label", "class", "cases", "Dice", "IoU", "HD95", "HD", "ASSD", "excluded Dice/HD95", "inf HD95"]
+        let columns = ["label", "class", "cases", "Dice", "IoU", "HD95", "HD", "ASSD", "TJ", "excluded Dice/HD95", "inf HD95"]
         var rows: [[String]] = [columns]
         for key in classKeys {
             let m = mean[key] ?? [:], n = counts[key]
             rows.append([key, classNames[key] ?? "", String(n?.cases ?? 0)]
-                + ["Dice", "IoU", "HD95", "HD", "ASSD"].map { tableNumber(m[$0] ?? .nan) }
+                + ["Dice", "IoU", "HD95", "HD", "ASSD", "thresholded_Jaccard"].map { tableNumber(m[$0] ?? .nan) }
                 + ["\(n?.excluded["Dice"] ?? 0)/\(n?.excluded["HD95"] ?? 0)", String(n?.infinite["HD95"] ?? 0)])
         }
-        rows.append(["foreground", "mean", ""] + ["Dice", "IoU", "HD95", "HD", "ASSD"].map { tableNumber(foregroundMean[$0] ?? .nan) }
+        rows.append(["foreground", "mean", ""] + ["Dice", "IoU", "HD95", "HD", "ASSD", "thresholded_Jaccard"].map { tableNumber(foregroundMean[$0] ?? .nan) }
             + ["", ""])
         let widths = (0..<columns.count).map { col in rows.map { $0[col].count }.max()! }
         for row in rows {
@@ -319,6 +322,7 @@ extension ClassScore {
         case "HD": return hd
         case "HD95": return hd95
         case "ASSD": return assd
+        case "thresholded_Jaccard": return thresholdedJaccard ?? ClassScore.thresholded(iou)
         default: preconditionFailure("unknown metric \(name)")
         }
     }

@@ -129,10 +129,10 @@ public enum CasePlanner {
         let cases = try selected.map { i -> RunCase in
             let output: String
             if outputIsFolder {
-                output = join(r.output, r.isicNames && i.kind == .png ? i.name + CaseNames.maskSuffix + ".png" : i.name + i.ext)
+                output = join(r.output, maskFileName(i, isicNames: r.isicNames))
             } else {
                 output = r.output
-                try checkExtension(output, for: i.kind, input: i.path, flag: "-o")
+                try checkExtension(output, for: i.kind.maskKind, input: i.path, flag: "-o")
             }
             var probabilities: String?
             if let p = r.probabilities {
@@ -142,7 +142,7 @@ public enum CasePlanner {
                     let lower = p.lowercased()
                     let ok = lower.hasSuffix(".npy") || (i.kind == .nifti && (lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")))
                     guard ok else {
-                        throw RunError.usage("--probabilities \(p) must end in .npy" + (i.kind == .nifti ? ", .nii or .nii.gz." : " for a PNG input."))
+                        throw RunError.usage("--probabilities \(p) must end in .npy" + (i.kind == .nifti ? ", .nii or .nii.gz." : " for a PNG or JPEG input."))
                     }
                     probabilities = p
                 }
@@ -185,6 +185,14 @@ public enum CasePlanner {
                 throw RunError.usage("--overlay \(ov) is the folder \(clash): overlays need a folder of their own.")
             }
         }
+    }
+
+    /// The mask's file name in an output folder: the input's name and extension, except that a JPEG's mask is a PNG
+    /// (JPEG is lossy) and --isic-names names a picture's mask NAME_segmentation.png.
+    static func maskFileName(_ i: CaseFile, isicNames: Bool) -> String {
+        guard i.kind.isPicture else { return i.name + i.ext }
+        if isicNames { return i.name + CaseNames.maskSuffix + ".png" }
+        return i.kind == .jpeg ? i.name + ".png" : i.name + i.ext
     }
 
     static func checkExtension(_ path: String, for kind: ImageKind, input: String, flag: String) throws {

@@ -9,9 +9,9 @@ public enum RunError: SegmentError, Equatable {
     case outputIsInput(output: String, input: String)
     /// The input path does not exist (exit 3).
     case inputMissing(String)
-    /// The input is not a NIfTI or PNG file by name (exit 3).
+    /// The input is not a NIfTI, PNG or JPEG file by name (exit 3).
     case unsupportedInput(String)
-    /// A folder holds no .nii / .nii.gz / .png file (exit 3).
+    /// A folder holds no .nii / .nii.gz / .png / .jpg / .jpeg file (exit 3).
     case emptyFolder(String)
     /// No model given and the default model was not found in any of the searched places (exit 4).
     case modelNotFound(searched: [String])
@@ -49,9 +49,9 @@ public enum RunError: SegmentError, Equatable {
         case .inputMissing(let p):
             return "input \(p) does not exist. Check the path."
         case .unsupportedInput(let p):
-            return "input \(p) is not a NIfTI (.nii, .nii.gz) or PNG (.png) file. Convert it, or pass a folder of such files."
+            return "input \(p) is not a NIfTI (.nii, .nii.gz), PNG (.png) or JPEG (.jpg, .jpeg) file. Convert it, or pass a folder of such files."
         case .emptyFolder(let p):
-            return "folder \(p) holds no .nii, .nii.gz or .png file (subfolders and hidden files are not searched)."
+            return "folder \(p) holds no .nii, .nii.gz, .png, .jpg or .jpeg file (subfolders and hidden files are not searched)."
         case .modelNotFound(let searched):
             return "no model given and the default model was not found; looked in: \(searched.joined(separator: ", ")). "
                 + "Pass --model PATH, set SEGMENT_MODEL, or install the default model (see docs/RUN.md, \"Model\")."

@@ -42,7 +42,7 @@ public enum Runner {
         let metadata = model.metadata, modelRecord = ModelRecord(model)
         do {
             let classes = model.metadata.config.numClasses
-            if o.pngValues == .binary && classes > 2 && plan.cases.contains(where: { $0.kind == .png }) {
+            if o.pngValues == .binary && classes > 2 && plan.cases.contains(where: { $0.kind.isPicture }) {
                 throw RunError.usage("--png-values binary writes 0/255 masks for a two-class model, but \(modelPath) has "
                                      + "\(classes) classes. Use --png-values label.")
             }

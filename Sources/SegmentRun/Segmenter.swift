@@ -44,7 +44,7 @@ final class Segmenter {
     func segment(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
         switch c.kind {
         case .nifti: return try segmentVolume(c, into: &record)
-        case .png: return try segmentPicture(c, into: &record)
+        case .png, .jpeg: return try segmentPicture(c, into: &record)
         }
     }
 
@@ -126,10 +126,12 @@ final class Segmenter {
         return scores
     }
 
-    // MARK: PNG pictures
+    // MARK: PNG and JPEG pictures
 
     private func segmentPicture(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        let picture = try PNGImage.read(c.input, budget: options.memoryLimit)
+        // A JPEG is as shown (EXIF orientation applied), so its mask is too.
+        let picture = c.kind == .jpeg ? try JPEG.read(c.input, budget: options.memoryLimit)
+                                      : try PNGImage.read(c.input, budget: options.memoryLimit)
         let (H, W) = (picture.height, picture.width)
         // The decoded picture (4 bytes a channel), its planes for the network, and the outputs.
         try options.memoryLimit.check(checkedProduct([H * W, 8 * picture.channels + bytesPerOutputVoxel]), path: c.input,

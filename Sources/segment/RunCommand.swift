@@ -10,11 +10,12 @@ import SegmentRun
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Segment a NIfTI volume, a PNG image, or a folder of them (the default subcommand).",
+        abstract: "Segment a NIfTI volume, a PNG or JPEG image, or a folder of them (the default subcommand).",
         discussion: """
         Examples:
           segment scan.nii.gz -o mask.nii.gz
           segment image.png -o mask.png
+          segment ISIC2018_Task1-2_Test_Input/ -o masks/ --isic-names
           segment cases/ -o masks/ --report run.json --continue
         Preprocessing (slice axis, orientation, intensity, resampling) comes from the model file. Progress goes to \
         stderr: a bar on a terminal, else one line per case ("segment: case=NAME status=ok|skipped|failed ..."). \
@@ -22,11 +23,11 @@ struct RunCommand: ParsableCommand {
         6 some cases of a folder failed (the report lists them). See docs/RUN.md.
         """)
 
-    @Argument(help: "A .nii / .nii.gz / .png file, or a folder of them (not searched recursively).")
+    @Argument(help: "A .nii / .nii.gz / .png / .jpg / .jpeg file, or a folder of them (not searched recursively).")
     var input: String?
 
     @Option(name: [.customShort("o"), .customLong("output")],
-            help: "The mask file (.nii/.nii.gz for NIfTI, .png for PNG), or a folder for a folder input.")
+            help: "The mask file (.nii/.nii.gz for NIfTI, .png for PNG and JPEG), or a folder for a folder input.")
     var output: String?
 
     @Option(help: "The model file (default: $SEGMENT_MODEL, then the shipped swin-unet-lits-advmim.segm; see docs/RUN.md).")
@@ -75,7 +76,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("png-values"), help: "PNG mask values: binary (0/255) or label (0, 1, 2, ...); default binary for two-class models, else label.")
     var pngValues: String?
 
-    @Flag(name: .customLong("isic-names"), help: "Name PNG masks NAME_segmentation.png (ISIC) in a folder run.")
+    @Flag(name: .customLong("isic-names"), help: "Name the masks of PNG and JPEG inputs NAME_segmentation.png (ISIC) in a folder run.")
     var isicNames = false
 
     @Option(name: .customLong("ref"), help: "Reference mask (a file, or a folder matched by case name): adds scores to the report.")

@@ -35,6 +35,35 @@ final class PlanningTests: XCTestCase {
         XCTAssertEqual(plan.cases.map { ($0.output as NSString).lastPathComponent }, ["B.NII", "Z_segmentation.png", "a_segmentation.png", "b.nii.gz", "é.nii"])
     }
 
+    /// JPEG files are cases beside PNG and NIfTI; their masks are PNGs; `score` folders skip them.
+    func testJPEGDiscoveryAndMaskNames() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        let cases = dir.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: cases, withIntermediateDirectories: true)
+        for n in ["d.JPG", "c.jpeg", "b.png", "a.nii.gz", "e.jpg.txt", ".f.jpg", "g.Jpeg"] { try touch(cases.appendingPathComponent(n)) }
+        var r = PlanRequest(input: cases.path, output: dir.appendingPathComponent("out").path)
+        r.probabilities = dir.appendingPathComponent("p").path
+        var plan = try CasePlanner.plan(r)
+        XCTAssertEqual(plan.cases.map(\.name), ["a", "b", "c", "d", "g"])
+        XCTAssertEqual(plan.cases.map(\.kind), [.nifti, .png, .jpeg, .jpeg, .jpeg])
+        XCTAssertEqual(plan.cases.map { ($0.output as NSString).lastPathComponent }, ["a.nii.gz", "b.png", "c.png", "d.png", "g.png"])
+        XCTAssertEqual(plan.cases.map { ($0.probabilities! as NSString).lastPathComponent }, ["a.nii.gz", "b.npy", "c.npy", "d.npy", "g.npy"])
+        r.isicNames = true
+        r.probabilities = nil
+        plan = try CasePlanner.plan(r)
+        XCTAssertEqual(plan.cases.map { ($0.output as NSString).lastPathComponent },
+                       ["a.nii.gz", "b_segmentation.png", "c_segmentation.png", "d_segmentation.png", "g_segmentation.png"])
+        // A single JPEG: -o must be a .png (a JPEG mask would be lossy).
+        let jpeg = cases.appendingPathComponent("d.JPG").path
+        XCTAssertThrowsError(try CasePlanner.plan(PlanRequest(input: jpeg, output: dir.appendingPathComponent("m.jpg").path))) { e in
+            XCTAssertEqual((e as? RunError)?.exitCode, .usage)
+        }
+        XCTAssertEqual(try CasePlanner.plan(PlanRequest(input: jpeg, output: dir.appendingPathComponent("m.png").path)).cases.count, 1)
+        // Masks: JPEGs in a folder are not candidates, so images beside their masks can be scored.
+        let masks = try CaseDiscovery.images(in: cases.path, caseName: \.maskCaseName, kinds: ImageKind.labelKinds)
+        XCTAssertEqual(masks.map(\.name), ["a", "b"])
+    }
+
     func testSingleFileOutputs() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let input = dir.appendingPathComponent("scan.nii.gz")

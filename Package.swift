@@ -65,12 +65,12 @@ let package = Package(
         // A volume's canonical slices as plain arrays: the definition the imaging and run tests check against.
         .target(name: "ImagingTestSupport", dependencies: ["SegmentImaging"], path: "Tests/ImagingTestSupport", swiftSettings: nifti),
         // The engine's naive twin (the PyTorch forward step by step) and its forward module by module, for the tests.
-        .target(name: "EngineReference", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/EngineReference"),
+        .target(name: "NaiveEngine", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/NaiveEngine"),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),
         .testTarget(name: "SegmentConvertTests", dependencies: ["TestSupport", "SegmentConvert", "SegmentFormat"]),
-        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "EngineReference", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
+        .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "NaiveEngine", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentImaging"], swiftSettings: nifti),
         .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCore", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),

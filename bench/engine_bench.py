@@ -101,7 +101,7 @@ def child(framework: str, batch: int, threads: int, warmup: int, workdir: str) -
     (printing its per-slice ms) until end of input, and prints the summary JSON."""
     import numpy as np
     import torch
-    from segment_ref import SwinUNet, SwinUNetConfig
+    from segment_torch import SwinUNet, SwinUNetConfig
 
     torch.manual_seed(0)
     torch.set_num_threads(threads)
@@ -214,10 +214,10 @@ def lockstep(commands: dict[str, tuple[list[str], dict]], steps: int, pause: flo
 
 
 def make_model(segment: Path, bench: Path, workdir: Path) -> tuple[Path, str]:
-    """A Swin-T model file: through `segment convert` of a segment_ref checkpoint when the converter works, else
+    """A Swin-T model file: through `segment convert` of a segment_torch checkpoint when the converter works, else
     random weights written by segment-bench (latency does not depend on the weight values)."""
     import torch
-    from segment_ref import SwinUNet, SwinUNetConfig
+    from segment_torch import SwinUNet, SwinUNetConfig
     model_path = workdir / "swint.segm"
     ckpt = workdir / "swint.pth"
     torch.manual_seed(0)
@@ -225,7 +225,7 @@ def make_model(segment: Path, bench: Path, workdir: Path) -> tuple[Path, str]:
     r = subprocess.run([str(segment), "convert", str(ckpt), "-o", str(model_path), "--img-size", "224"],
                        capture_output=True, text=True, env=clean_env())
     if r.returncode == 0 and model_path.exists():
-        return model_path, "converted from a segment_ref checkpoint with `segment convert`"
+        return model_path, "converted from a segment_torch checkpoint with `segment convert`"
     subprocess.run([str(bench), "make-model", "--out", str(model_path)], check=True, env=clean_env())
     return model_path, "random weights written by segment-bench (`segment convert` was not usable: " + \
         (r.stderr.strip().splitlines() or ["no message"])[-1][:120] + ")"

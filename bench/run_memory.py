@@ -2,7 +2,7 @@
 
 Makes, in a temporary folder deleted afterwards, a 512 x 512 x 800 int16 volume (a body-like phantom with organs, not
 noise) and, unless --model is given, a full-size Swin-T model file (224, embed 96, depths 2,2,2,2, heads 3,6,12,24,
-3 classes, random weights) through the real path: a segment_ref checkpoint converted by `segment convert`.
+3 classes, random weights) through the real path: a segment_torch checkpoint converted by `segment convert`.
 Then runs the release binary under /usr/bin/time and reports its peak resident set size (VmHWM), against the target
 of 1.5 GB, with what the run holds by design: the volume as stored, the uint8 mask, the model's weights.
 
@@ -48,7 +48,7 @@ def phantom_ct(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
 def make_model(segment: str, folder: str) -> str:
     """A full-size Swin-T model file, through the converter (as users make theirs)."""
     import torch
-    from segment_ref import SwinUNet, SwinUNetConfig, save_checkpoint
+    from segment_torch import SwinUNet, SwinUNetConfig, save_checkpoint
     torch.manual_seed(0)
     model = SwinUNet(SwinUNetConfig(num_classes=3))
     ckpt = os.path.join(folder, "iter_0.pth")

@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 import segment_format_py as fmt
-from segment_ref import SwinUNet, SwinUNetConfig, engine_tensors
+from segment_torch import SwinUNet, SwinUNetConfig, engine_tensors
 
 # The smallest configuration with both kinds of stage: stage 0 has 4x4 tokens in 2x2 windows (shifted), stage 1
 # 2x2 tokens in one window.

@@ -175,7 +175,7 @@ enum CRC32 {
         return t
     }()
 
-    /// Naive reference: one table lookup per byte.
+    /// The naive twin: one table lookup per byte.
     static func checksumBytewise(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
         let t0 = table[0]

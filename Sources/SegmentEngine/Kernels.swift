@@ -1,5 +1,5 @@
 // Swift faces of the C kernels (SegmentKernels): LayerNorm rows, packed weights and the GEMM wrapper. Their naive
-// twins are in SegmentKernels and Tests/EngineReference; Tests/SegmentEngineTests/KernelTests.swift checks each pair.
+// twins are in SegmentKernels and Tests/NaiveEngine; Tests/SegmentEngineTests/KernelTests.swift checks each pair.
 import SegmentKernels
 
 // MARK: rows

@@ -1,9 +1,9 @@
-// The modules of the Swin-UNet forward, named as segment_ref's (trainer/segment_ref/model.py): each holds its
+// The modules of the Swin-UNet forward, named as segment_torch's (trainer/segment_torch/model.py): each holds its
 // weights (pointers into the engine's arena) and its shape, and its `callAsFunction` runs it fused on a whole batch.
 // Activations are token maps [B, L, C] row-major (L = R*R tokens, row-major over the grid), as PyTorch's. Each
 // module splits its rows over the pass's threads; a thread works on row tiles held in its own scratch
 // (cache-resident), calls the single-threaded C kernels, and writes its own output rows, so no two threads ever write
-// the same memory. Naive twins: Tests/EngineReference/Reference.swift.
+// the same memory. Naive twins: Tests/NaiveEngine/NaiveTwins.swift.
 import SegmentFormat
 import SegmentKernels
 
@@ -224,7 +224,7 @@ package struct SwinTransformerBlock {
 }
 
 /// The blocks of a stage in order, x -> out (out may be x; every block after the first works in place on out),
-/// as segment_ref's `_run_stage`.
+/// as segment_torch's `_run_stage`.
 private func runBlocks(_ blocks: [SwinTransformerBlock], _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                        _ pass: Pass) {
     var x = x

@@ -1,4 +1,4 @@
-// The Swin-UNet forward on the CPU, as segment_ref's SwinTransformerSys: its modules (Layers.swift) bound to a model's
+// The Swin-UNet forward on the CPU, as segment_torch's SwinTransformerSys: its modules (Layers.swift) bound to a model's
 // tensors by their PyTorch keys, every buffer preallocated for `maxBatch` slices. fp32 compute throughout.
 // Dimensions: B slices of a pass, L_i = R_i*R_i tokens and C_i channels of stage i (R_i = H/P >> i, C_i = E << i),
 // E embed_dim, P patch_size, H = W img_size, nc classes.

@@ -1,6 +1,6 @@
 // segment-bench: the engine's benchmark driver (bench/engine_bench.py). Never a test: it only measures.
-//   segment-bench make-model --out M.segmodel [--dtype f32] [--seed 1]    a Swin-T model file of random weights
-//   segment-bench run --model M.segmodel --threads T --batch B [--warmup 2] [--iters 10]   latency, load time (JSON)
+//   segment-bench make-model --out M.segm [--dtype f32] [--seed 1]    a Swin-T model file of random weights
+//   segment-bench run --model M.segm --threads T --batch B [--warmup 2] [--iters 10]   latency, load time (JSON)
 //   segment-bench sgemm --threads T [--size 2048]                          the machine's OpenBLAS sgemm GFLOP/s (JSON)
 import ArgumentParser
 import CBLAS

@@ -1,5 +1,5 @@
-// Checkpoints of the PyTorch reference (segment_ref) in every layout, converted and compared tensor by tensor with
-// segment_ref.engine_tensors(): exactly for f32 (the converter must do the same float32 operations), exactly to the
+// Checkpoints of the PyTorch model (segment_torch) in every layout, converted and compared tensor by tensor with
+// segment_torch.engine_tensors(): exactly for f32 (the converter must do the same float32 operations), exactly to the
 // numpy/torch rounding for f16/bf16 storage. Broken files must each fail with their own error.
 import Foundation
 @testable import SegmentConvert
@@ -146,7 +146,7 @@ final class ConverterTests: XCTestCase {
         let cases = [(56, 7, 3), (28, 7, 3), (14, 7, 3), (16, 4, 2), (8, 4, 2), (15, 5, 2)]
         let code = """
         import json, sys
-        from segment_ref import relative_position_index, shifted_window_mask
+        from segment_torch import relative_position_index, shifted_window_mask
         cases = json.loads(sys.argv[1])
         print(json.dumps([[relative_position_index(ws).flatten().tolist(), shifted_window_mask(r, ws, s).flatten().tolist()] for r, ws, s in cases]))
         """

@@ -2,7 +2,7 @@
 // names a model file): configurations alternate forward by forward, so this VM's slow spells hit them alike, which
 // separate processes minutes apart cannot promise. Timing is printed, never asserted; what is asserted is that the
 // alternatives compute the same bits.
-import EngineReference
+import NaiveEngine
 import Foundation
 import XCTest
 import SegmentFormat
@@ -53,7 +53,7 @@ final class BatchOneBenchTests: XCTestCase {
     }
 
     /// Per-stage wall time at 1 and 2 threads, alternating, and the speed-up by minimum: the modules run one by one
-    /// (StageForward, stage names as segment_ref's), each into a buffer of its own; the head also writes its
+    /// (StageForward, stage names as segment_torch's), each into a buffer of its own; the head also writes its
     /// features there, so "up" is slower than in the engine's forward.
     func testStageScaling() throws {
         guard let file = try model() else { throw XCTSkip("set SEG_BENCH_MODEL to a model file") }

@@ -7,7 +7,7 @@ import XCTest
 
 final class EndToEndTests: XCTestCase {
     /// small3: a plain Swin-UNet state_dict (zip); small1: the AdvMIM wrapper layout in the legacy format.
-    /// f32 must give exactly the logits of the engine bound to segment_ref.engine_tensors (the converter's
+    /// f32 must give exactly the logits of the engine bound to segment_torch.engine_tensors (the converter's
     /// contract), hence PyTorch's within the fp32 tolerance; f16 must match PyTorch with f16-rounded weights.
     func testCheckpointConvertedThenRunMatchesPyTorch() throws {
         let dir = try TestSupport.temporaryDirectory(self)
@@ -15,7 +15,7 @@ final class EndToEndTests: XCTestCase {
             let c = try EngineCase(name)
             let direct = try c.engine(threads: 2).logits(c.input, batch: c.batch, channels: c.channels)
             for dtype in [DType.f32, .f16] {
-                let model = dir.appendingPathComponent("\(name)-\(dtype.rawValue).segmodel").path
+                let model = dir.appendingPathComponent("\(name)-\(dtype.rawValue).segm").path
                 let r = try TestSupport.run(TestSupport.segmentExecutable.path,
                                             ["convert", TestSupport.fixture("engine/\(name)/checkpoint.pth").path,
                                              "-o", model, "--dtype", dtype.rawValue, "--quiet"])

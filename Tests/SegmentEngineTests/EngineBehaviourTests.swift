@@ -1,6 +1,6 @@
 // The public API's promises: reproducible output for a thread count, predict == argmax/softmax of logits,
 // batches beyond maxBatch, model files in every storage dtype, and typed errors.
-import EngineReference
+import NaiveEngine
 import Foundation
 import SegmentCore
 import SegmentFormat
@@ -112,23 +112,23 @@ final class EngineBehaviourTests: XCTestCase {
 
     func testWrongTensorSizeIsAnInvalidModel() throws {
         let cfg = SwinUNetConfig(imgSize: 32, patchSize: 4, embedDim: 8, depths: [2, 2], numHeads: [2, 2], windowSize: 4)
-        XCTAssertThrowsError(try SwinUNetEngine(config: cfg, threads: 1, maxBatch: 1, source: "m.segmodel") { name in
+        XCTAssertThrowsError(try SwinUNetEngine(config: cfg, threads: 1, maxBatch: 1, source: "m.segm") { name in
             [Float](repeating: 0, count: name == "layers.1.blocks.0.mlp.fc1.bias" ? 3 : cfg.expectedTensors().first { $0.name == name }!.count)
         }) { error in
             guard let e = error as? EngineError else { return XCTFail("not an EngineError: \(error)") }
             XCTAssertEqual(e.exitCode, .invalidModel)
-            XCTAssertTrue(e.description.contains("m.segmodel") && e.description.contains("layers.1.blocks.0.mlp.fc1.bias")
+            XCTAssertTrue(e.description.contains("m.segm") && e.description.contains("layers.1.blocks.0.mlp.fc1.bias")
                           && e.description.contains("segment convert"), e.description)
         }
     }
 
     func testInvalidConfigurationAndArguments() throws {
         let bad = SwinUNetConfig(imgSize: 30, patchSize: 4)
-        XCTAssertThrowsError(try SwinUNetEngine(config: bad, threads: 1, maxBatch: 1, source: "bad.segmodel") { _ in [] }) {
+        XCTAssertThrowsError(try SwinUNetEngine(config: bad, threads: 1, maxBatch: 1, source: "bad.segm") { _ in [] }) {
             XCTAssertEqual(($0 as? EngineError)?.exitCode, .invalidModel)
         }
         let one = SwinUNetConfig(imgSize: 32, depths: [2], numHeads: [2])
-        XCTAssertThrowsError(try SwinUNetEngine(config: one, threads: 1, maxBatch: 1, source: "one.segmodel") { _ in [] }) {
+        XCTAssertThrowsError(try SwinUNetEngine(config: one, threads: 1, maxBatch: 1, source: "one.segm") { _ in [] }) {
             XCTAssertEqual(($0 as? EngineError)?.exitCode, .invalidModel)
         }
         let ok = SwinUNetConfig(imgSize: 32, patchSize: 4, embedDim: 8, depths: [2, 2], numHeads: [2, 2], windowSize: 4)

@@ -1,4 +1,4 @@
-// The engine against PyTorch (segment_ref) on the fixtures of trainer/fixtures/gen_engine.py: every named stage
+// The engine against PyTorch (segment_torch) on the fixtures of trainer/fixtures/gen_engine.py: every named stage
 // activation, so a failure names the stage, then the logits and their argmax.
 import Foundation
 import SegmentFormat

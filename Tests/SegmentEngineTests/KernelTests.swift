@@ -1,7 +1,7 @@
-// Each fast kernel and module against its naive twin (Tests/EngineReference/Reference.swift) on random inputs, over the
+// Each fast kernel and module against its naive twin (Tests/NaiveEngine/NaiveTwins.swift) on random inputs, over the
 // shapes and thread counts that take different paths: row tails shorter than 8 lanes, one window per image
 // (columns split instead of windows), windows that do not divide evenly over the threads, shifted windows.
-import EngineReference
+import NaiveEngine
 import Foundation
 import SegmentFormat
 import XCTest

@@ -1,6 +1,6 @@
 // Test helpers of the engine tests: the fixture reader (safetensors, float32 only), a seeded generator of
 // random tensors, pointer storage for kernel arguments, and comparisons that report what they measured.
-import EngineReference
+import NaiveEngine
 import Foundation
 import SegmentCore
 import SegmentFormat
@@ -59,7 +59,7 @@ struct EngineCase {
     func modelFile(_ dtype: DType, in folder: URL) throws -> ModelFile {
         var writer = ModelFileWriter(metadata: ModelMetadata(config: config, classNames: (0..<config.numClasses).map { "class\($0)" }))
         for spec in config.expectedTensors() { try writer.add(spec.name, shape: spec.shape, values: weights[spec.name], dtype: dtype) }
-        let path = folder.appendingPathComponent("\(name)-\(dtype.rawValue).segmodel").path
+        let path = folder.appendingPathComponent("\(name)-\(dtype.rawValue).segm").path
         try writer.write(to: path)
         return try ModelFile.open(path)
     }
@@ -86,7 +86,7 @@ extension SwinUNetEngine {
         return out
     }
 
-    /// Logits and every named stage activation, the modules run one by one (EngineReference's StageForward).
+    /// Logits and every named stage activation, the modules run one by one (NaiveEngine's StageForward).
     func stages(_ input: [Float], batch: Int, channels: Int) -> [String: [Float]] {
         var seen: [String: [Float]] = [:]
         let forward = StageForward(self)

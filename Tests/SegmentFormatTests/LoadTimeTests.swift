@@ -27,7 +27,7 @@ final class LoadTimeTests: XCTestCase {
         }
         let params = model!.tensors.reduce(0) { $0 + $1.count }
         XCTAssertEqual(model!.tensors.count, 218)
-        XCTAssertEqual(params, 27_463_044)   // as segment_ref.engine_tensors(SwinUNet(num_classes=4))
+        XCTAssertEqual(params, 27_463_044)   // as segment_torch.engine_tensors(SwinUNet(num_classes=4))
         print("Swin-T model file: \(params) parameters, \(model!.fileSize) bytes, open (mmap + validation) ms: \(times.map { String(format: "%.1f", $0) })")
         // Generous bound (cold pages, a busy machine): measured ~50 ms; the point is catching a pathological regression.
         XCTAssertLessThan(times.min()!, 1000)

@@ -103,7 +103,7 @@ final class RoundTripTests: XCTestCase {
     }
 
     /// Python writes (tensors in reverse order, non-default metadata, UTF-8 provenance), Swift reads: metadata,
-    /// the tensor set (= segment_ref's engine_tensors = SwinUNetSpec), and every value bit for bit.
+    /// the tensor set (= segment_torch's engine_tensors = SwinUNetSpec), and every value bit for bit.
     func testSwiftReadsPythonFiles() throws {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: TestSupport.fixture("format/tiny.json"))) as! [String: Any]
         let meta = json["metadata"] as! [String: Any]

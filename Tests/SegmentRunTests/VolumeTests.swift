@@ -20,7 +20,7 @@ final class VolumeTests: XCTestCase {
         XCTAssertEqual(try NIfTIHeader.read(out).affine, try NIfTIHeader.read(TestSupport.fixture("run/phantom.nii.gz").path).affine)
     }
 
-    /// A random network: the whole pipeline equals the PyTorch reference wherever the reference's top-1/top-2 logit
+    /// A random network: the whole pipeline equals the PyTorch model wherever its top-1/top-2 logit
     /// margin exceeds 1e-3 (closer calls may differ by float rounding between two implementations).
     func testRandomModelMatchesReferencePipeline() throws {
         let dir = try TestSupport.temporaryDirectory(self)

@@ -4,7 +4,7 @@ It checks that docs/FORMAT.md is complete: files it writes must open in `segment
 writes must read here with the same metadata and values. Checksums come from the `xxhash` C library, so the Swift
 XXH64 is tested against it too; f16 rounding is numpy's, bf16 rounding ml_dtypes' (checked against PyTorch's by
 trainer/fixtures/gen_format.py). The reader checks the structure (FORMAT.md "Validation" 1-9); the tensor set of
-step 10 is the caller's to compare (segment_ref.engine_tensors gives it for a PyTorch model).
+step 10 is the caller's to compare (segment_torch.engine_tensors gives it for a PyTorch model).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from segment_ref import BlockMaskGenerator, Discriminator, MiMSwinUNet, MiMUNet
+from segment_torch import BlockMaskGenerator, Discriminator, MiMSwinUNet, MiMUNet
 
 from .config import MODES, TrainConfig
 from .losses import ce_loss, dice_loss, lsgan, pseudo_labels, weighted_ce

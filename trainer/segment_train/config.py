@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from segment_ref import SwinUNetConfig
+from segment_torch import SwinUNetConfig
 
 MODES = ("labeled-only", "+ct", "+mdl", "+adv-s", "full")
 

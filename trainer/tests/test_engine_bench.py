@@ -63,7 +63,7 @@ def test_swin_t_flop_count_matches_pytorchs_counter():
     """The tables' GFLOP per slice (and GFLOP/s) against torch's own FLOP counter over the reference forward."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from segment_ref import SwinUNet, SwinUNetConfig
+    from segment_torch import SwinUNet, SwinUNetConfig
 
     model = SwinUNet(SwinUNetConfig()).eval()
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:

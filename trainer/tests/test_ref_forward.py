@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from segment_ref import (BlockMaskGenerator, Discriminator, MiMSwinUNet, MiMUNet, SwinUNet, SwinUNetConfig)
-from segment_ref.model import window_partition, window_reverse
+from segment_torch import (BlockMaskGenerator, Discriminator, MiMSwinUNet, MiMUNet, SwinUNet, SwinUNetConfig)
+from segment_torch.model import window_partition, window_reverse
 
 SMALL = SwinUNetConfig(img_size=32, patch_size=2, num_classes=3, embed_dim=12, depths=[2, 2, 2], num_heads=[1, 2, 4],
                        window_size=4)
@@ -54,7 +54,7 @@ def test_window_partition_round_trip_and_order():
 
 
 def test_patch_merging_and_expand_orders():
-    from segment_ref.model import PatchExpand, PatchMerging
+    from segment_torch.model import PatchExpand, PatchMerging
     C, res = 2, 4
     pm = PatchMerging(res, C)
     x = torch.randn(1, res * res, C)

@@ -1,11 +1,11 @@
 """State-dict layouts of the reference networks against the public checkpoints' key lists
-(segment_ref/checkpoint_keys/*.txt, copied from the project's reference notes), and the model-file tensor set
+(segment_torch/checkpoint_keys/*.txt, copied from the project's reference notes), and the model-file tensor set
 against a list derived here from the configuration."""
 import numpy as np
 import pytest
 import torch
 
-from segment_ref import (MiMSwinUNet, MiMUNet, SwinUNet, SwinUNetConfig, advmim_state_dict, engine_tensors,
+from segment_torch import (MiMSwinUNet, MiMUNet, SwinUNet, SwinUNetConfig, advmim_state_dict, engine_tensors,
                          plain_state_dict, read_key_list, state_layout)
 
 SMALL = SwinUNetConfig(img_size=48, patch_size=4, in_chans=3, num_classes=3, embed_dim=12, depths=[2, 2, 1],
@@ -187,7 +187,7 @@ def test_engine_tensors_values(swin_t):
 
 def test_checkpoint_layouts(tmp_path, swin_t):
     import zipfile
-    from segment_ref import LAYOUTS, save_checkpoint
+    from segment_torch import LAYOUTS, save_checkpoint
     sd = swin_t.state_dict()
     for layout_name in LAYOUTS:
         path = tmp_path / f"{layout_name}.pth"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from segment_ref import read_key_list, state_layout
+from segment_torch import read_key_list, state_layout
 from segment_train.advmim import AdvMIM
 from segment_train.config import MODES, load_config
 from segment_train.losses import dice_loss, lsgan, weighted_ce

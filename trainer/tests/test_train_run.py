@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage as ndi
 import torch
 
-from segment_ref import read_key_list, state_layout
+from segment_torch import read_key_list, state_layout
 from segment_train import train
 from segment_train.config import ConfigError, load_config
 from segment_train.data import Batches, Dataset, augment, intensity
@@ -114,7 +114,7 @@ def test_run_writes_reference_layout_checkpoints_and_resumes_exactly(make_config
     files = read_run(straight)
     assert {"iter_2.pth", "iter_4.pth", "model2_iter_2.pth", "model2_iter_4.pth", "best.pth", "state_last.pt",
             "state_iter_2.pt", "state_iter_4.pt"} <= set(files)
-    from segment_ref import MiMSwinUNet, MiMUNet
+    from segment_torch import MiMSwinUNet, MiMUNet
     assert state_layout(files["iter_4.pth"]) == state_layout(MiMSwinUNet(cfg.model).state_dict())
     assert state_layout(files["model2_iter_4.pth"]) == state_layout(MiMUNet(1, 3).state_dict())
     assert summary["best"]["iteration"] in (2, 4)

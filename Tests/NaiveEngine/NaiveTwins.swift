@@ -1,4 +1,4 @@
-// Naive references of the engine's modules: the PyTorch forward written step by step (explicit roll, window
+// Naive twins of the engine's modules: the PyTorch forward written step by step (explicit roll, window
 // partition, mask from region labels, concatenations), Double accumulation, Foundation's exp and erf, no
 // BLAS and no threads. Slow by design; the tests run each fast module against its twin here.
 import Foundation

@@ -1,5 +1,5 @@
 // The engine's forward run module by module, each into a buffer of its own, handing every named activation to an
-// observer (names as segment_ref's `stages`): what the parity tests compare with PyTorch stage by stage, and what
+// observer (names as segment_torch's `stages`): what the parity tests compare with PyTorch stage by stage, and what
 // the batch-1 bench times. The engine's own forward composes the same modules through shared buffers; the parity
 // tests check that both give the same logits, bit for bit.
 import SegmentEngine

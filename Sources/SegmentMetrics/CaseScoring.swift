@@ -86,17 +86,19 @@ public struct CaseScore: Codable, Equatable, Sendable {
     /// True when the prediction was missing and scored as an empty image (`--missing-as-empty`).
     public var predictionMissing: Bool
     public var metrics: [String: ClassScore]
+    /// Voxels left out by --ignore-label (nil without it): not in any class's TN.
+    public var ignoredVoxels: Int?
 
     enum CodingKeys: String, CodingKey {
         case name = "case", referenceFile = "reference_file", predictionFile = "prediction_file", shape, spacing
-        case unit = "units", predictionMissing = "prediction_missing", metrics
+        case unit = "units", predictionMissing = "prediction_missing", metrics, ignoredVoxels = "ignored_voxels"
     }
 
     /// Adds both-empty scores for the classes (metric keys) this case does not have (when the label set grew after
     /// the case was scored, e.g. labels found in other cases or shards).
     mutating func complete(keys: [String], policy: ScoringPolicy) {
         for key in keys where metrics[key] == nil {
-            metrics[key] = .bothEmpty(voxelCount: shape.reduce(1, *), policy: policy)
+            metrics[key] = .bothEmpty(voxelCount: shape.reduce(1, *) - (ignoredVoxels ?? 0), policy: policy)
         }
     }
 }
@@ -207,6 +209,7 @@ public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, s
                                 unit: unit, labels: [1], ignored: ignored, policy: policy, threads: 1)
         score.metrics[region.key] = r.metrics["1"]
     }
+    if ignoreLabel != nil { score.ignoredVoxels = ignored }
     return score
 }
 

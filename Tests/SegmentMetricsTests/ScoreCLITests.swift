@@ -298,6 +298,12 @@ final class ScoreCLITests: XCTestCase {
                                   reference: LabelMap(shape: shape, labels: ref), spacing: [1, 1, 1], unit: .mm,
                                   labels: nil, regions: regions, ignoreLabel: 3)
         XCTAssertEqual(Set(score.metrics.keys), ["1", "2", "1+2", "2+3"], "the ignore label is not scored as a label")
+        let ignored = ref.filter { $0 == 3 }.count
+        XCTAssertEqual(score.ignoredVoxels, ignored)
+        // A class the case lacks, filled in by the report (labels of other cases), leaves the ignored voxels out of TN.
+        var completed = score
+        completed.complete(keys: ["7"], policy: .init())
+        XCTAssertEqual(completed.metrics["7"]?.tn, n - ignored)
         let dir = try TestSupport.temporaryDirectory(self)
         let p = dir.appendingPathComponent("p.u16"), r = dir.appendingPathComponent("r.u16")
         try pred.withUnsafeBytes { Data($0) }.write(to: p)

@@ -9,6 +9,9 @@
 //   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
 //   SegmentEngine         the Swin-UNet's modules on fused CPU kernels, and its forward
 //   SegmentJPEG           C: JPEG decoding through libjpeg-turbo, its longjmp errors caught in C
+//   SegmentDCMTK          C++: DCMTK behind a C interface (DICOM attributes, pixel decoding, SEG writing); no C++
+//                         exception or DCMTK condition crosses into Swift
+//   SegmentDICOM          DICOM series: discovery, grouping, volume assembly with its checks, DICOM SEG output
 //   SegmentImaging        NIfTI, PNG and JPEG I/O, resampling (scipy.ndimage.zoom semantics), orientation
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
 //   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
@@ -34,6 +37,11 @@ let package = Package(
         // C: libjpeg-turbo behind setjmp, so its longjmp errors come back as return codes (never through Swift).
         .target(name: "SegmentJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
 
+        // C++: DCMTK 3.6.7 (Debian libdcmtk-dev) behind the C interface of include/segment_dcmtk.h.
+        .target(name: "SegmentDCMTK",
+                linkerSettings: ["dcmseg", "dcmfg", "dcmiod", "dcmjpeg", "dcmjpls", "dcmimage", "dcmimgle", "dcmdata",
+                                 "oflog", "ofstd"].map { .linkedLibrary($0) }),
+
         .target(name: "SegmentCore"),
         .target(name: "SegmentCases", dependencies: ["SegmentCore"]),
         .target(name: "SegmentFormat", dependencies: ["SegmentCore"]),
@@ -42,6 +50,7 @@ let package = Package(
         .target(name: "SegmentKernels"),
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI", "SegmentJPEG"], swiftSettings: nifti),
+        .target(name: "SegmentDICOM", dependencies: ["SegmentCore", "SegmentDCMTK", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentRun",
                 dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],

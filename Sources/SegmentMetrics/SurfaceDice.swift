@@ -100,7 +100,8 @@ struct BorderDistances {
          maxOffsets: Int = BorderDistances.maxOffsets) {
         self.border = border
         self.grid = grid
-        let r = [s.0, s.1, s.2].enumerated().map { axis, sa in min(Int((reach / sa).rounded(.down)), grid[axis] - 1) }
+        // offsets past the grid never reach a border cube; clamping first also keeps a huge reach from overflowing Int
+        let r = [s.0, s.1, s.2].enumerated().map { axis, sa in Int(min((reach / sa).rounded(.down), Double(grid[axis] - 1))) }
         let count = (2 * r[0] + 1) * (2 * r[1] + 1) * (2 * r[2] + 1)
         if count > maxOffsets || !border.contains(1) {
             offsets = []

@@ -165,3 +165,15 @@ def test_bad_tolerances_are_refused(tmp_path):
         r = subprocess.run([str(BIN), "score", "--pred", "p.nii.gz", "--ref", "r.nii.gz", f"--nsd={bad}"],
                            capture_output=True, text=True, cwd=tmp_path)
         assert r.returncode == 2 and "--nsd takes tolerances" in r.stderr, (bad, r.returncode, r.stderr)
+    r = subprocess.run([str(BIN), "score", "--merge", "a.json", "b.json", "--nsd", "1"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 2 and "--merge keeps the tolerances" in r.stderr, r.stderr
+
+
+def test_tolerance_past_the_image(tmp_path):
+    """A tolerance larger than the image (the distance-transform path, and a huge one): every border is within it."""
+    pred, ref = (np.asarray(a, dtype=np.uint8) for a in EDGE_CASES["touching the border"])
+    report, _ = score(tmp_path, pred, ref, ANISOTROPIC, "--labels", "1", tolerances=(40, 1e300))
+    got = report["metric_per_case"][0]["metrics"]["1"]
+    assert got["nsd_40mm"] == 1 and got["nsd_1e+300mm"] == 1
+

@@ -137,6 +137,8 @@ EDGE_CASES = {
     "reference empty": (blob((6, 5, 4), (3, 2, 2), (2, 2, 1.5)), np.zeros((6, 5, 4))),
     "touching the border": (np.ones((7, 6, 5)), blob((7, 6, 5), (0, 0, 4), (5, 4, 3))),
     "full image, cut face": (np.pad(np.ones((6, 6, 5)), ((0, 1), (0, 0), (0, 0))), np.ones((7, 6, 5))),
+    "3D blobs, no cache needed": (blob((40, 36, 24), (19, 17, 12), (13, 11, 7)) | blob((40, 36, 24), (30, 8, 5), (4, 3, 2)),
+                                  blob((40, 36, 24), (21, 16, 11), (12, 12, 8))),
     "2D blobs": (blob((40, 33), (18, 15), (12, 9)), blob((40, 33), (20, 14), (11, 10))),
     "2D touching the border": (blob((20, 17), (0, 8), (9, 6)), blob((20, 17), (1, 16), (8, 7))),
 }

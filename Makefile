@@ -75,7 +75,7 @@ test-swift: sys-deps fixtures
 # `swift test` built when it ran first, else a release build. test_examples.py, test_install.py (make install into a
 # temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too.
 # -rs prints why a test was skipped.
-test-python: setup fixtures | $(BIN)
+test-python: setup data fixtures | $(BIN)
 	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q -rs
 
 $(BIN): | sys-deps

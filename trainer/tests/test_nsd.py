@@ -6,8 +6,8 @@ touching the image border, 2D).
 Tolerance 1e-6 (absolute, on values in [0, 1]): both sides sum the same surfel areas of the same border elements;
 what differs is the order of the sums (the package sorts its surfels) and the last bits of a few areas, about 1e-10.
 
-LiTS-117 comes from the data cache made by `make data` ($SEGMENT_DATA, default ~/.cache/segment-data); without it
-that test is skipped, saying so (the edge cases still run).
+LiTS-117 comes from the data cache made by `make data` ($SEGMENT_DATA, default ~/.cache/segment-data), which
+`make test` fetches first; without it that test fails, saying how to get it.
 """
 import csv
 import json
@@ -84,7 +84,7 @@ def assert_close(got, want, what):
 def lits_pair():
     label_file = CACHE / "lits117" / "label.nii.gz"
     if not label_file.is_file():
-        pytest.skip(f"no LiTS-117 in the data cache {CACHE}: run `make data`")
+        pytest.fail(f"no LiTS-117 in the data cache {CACHE}: run `make data` (make test does)")
     ref = np.asarray(nib.load(label_file).dataobj, dtype=np.uint8)      # (128, 128, 128): 0, 1 liver, 2 tumour
     # A prediction as a network makes one: the liver grown by one voxel and moved, its tumour shrunk by one voxel,
     # a false positive blob elsewhere.

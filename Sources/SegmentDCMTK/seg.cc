@@ -224,6 +224,7 @@ void write(const sdcm_seg_params &p, const sdcm_seg_source *sources, size_t sour
         result.frames++;
     };
     for (size_t s = 0; s < segmentCount; s++) {
+        const size_t before = result.frames;
         for (size_t k = 0; k < sourceCount; k++) {
             const uint8_t *slice = labels + k * frameSize;
             bool any = false;
@@ -233,10 +234,12 @@ void write(const sdcm_seg_params &p, const sdcm_seg_source *sources, size_t sour
             }
             if (any) addFrame(s, k);
         }
-    }
-    if (result.frames == 0) {   // nothing found: the SEG still says so, with one empty frame (a SEG needs a frame)
-        std::fill(frame.begin(), frame.end(), Uint8(0));
-        addFrame(0, 0);
+        // A segment without a voxel still gets one frame, empty, on the first slice: DCMTK (and readers that index
+        // frames by segment) refuse a segment no frame refers to, and the empty frame says "searched, none found".
+        if (result.frames == before) {
+            std::fill(frame.begin(), frame.end(), Uint8(0));
+            addFrame(s, 0);
+        }
     }
 
     DcmFileFormat out;

@@ -79,7 +79,7 @@ public struct SegSummary: Codable, Sendable, Equatable {
     public var sopInstanceUID: String
     public var frames: Int
     public var segments: Int
-    /// Segments with no voxel in the mask: described in the SEG, with no frame.
+    /// Segments with no voxel in the mask: described in the SEG, with one empty frame on the first slice.
     public var emptySegments: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -119,9 +119,9 @@ public enum SegWriter {
     ///
     /// labels: (slices, rows, columns), columns fastest: slice k is the frame of sources[k] (sources in slice order),
     /// rows and columns as the source's pixel rows and columns (no reorientation: the SEG shares the source's grid).
-    /// One segment per description; frames only for (segment, slice) pairs with a voxel of that segment. A mask with
-    /// no foreground voxel at all still gets a SEG: its segments described and one empty frame (of the first segment,
-    /// on the first slice), since a SEG needs at least one frame; the summary lists every segment as empty.
+    /// One segment per description; frames only for (segment, slice) pairs with a voxel of that segment. A segment
+    /// with no voxel at all (and so a mask with no foreground) still is described, with one empty frame on the first
+    /// slice, since DCMTK and readers refuse a segment no frame refers to; the summary lists it in `emptySegments`.
     /// Every nonzero label in the mask must have a description.
     public static func write(labels: [UInt8], geometry: SegGeometry, sources: [SourceFrame], segments: [SegmentDescription],
                              algorithm: SegAlgorithm, seriesDescription: String, to path: String) throws -> SegSummary {

@@ -66,7 +66,7 @@ enum {
 
 /// Writes a BINARY DICOM Segmentation of `labels` ([slices][rows][columns], columns fastest; slice k is the frame of
 /// sources[k]) to `out_path`: one segment per entry of `segments`, one frame per (segment, slice) holding at least one
-/// voxel of that segment, or, when no slice holds any, one empty frame of the first segment on slice 0 (a SEG needs a
+/// voxel of that segment; a segment with no voxel at all gets one empty frame on slice 0 (every segment needs a
 /// frame). Returns SDCM_SEG_OK or a negative code with the reason in `err`.
 int sdcm_write_seg(const sdcm_seg_params *params, const sdcm_seg_source *sources, size_t source_count,
                    const sdcm_seg_segment *segments, size_t segment_count, const uint8_t *labels,

@@ -113,7 +113,6 @@ void write(const sdcm_seg_params &p, const sdcm_seg_source *sources, size_t sour
     check(identification.setInstanceNumber("1"), "InstanceNumber");
     check(identification.setContentLabel("SEGMENTATION"), "ContentLabel");
     check(identification.setContentDescription(truncated(str(p.series_description), 64).c_str()), "ContentDescription");
-    check(identification.setContentCreatorName(str(p.algorithm_name).c_str()), "ContentCreatorName");
 
     DcmSegmentation *created = nullptr;
     check(DcmSegmentation::createBinarySegmentation(created, Uint16(p.rows), Uint16(p.columns), equipment, identification),
@@ -196,9 +195,14 @@ void write(const sdcm_seg_params &p, const sdcm_seg_source *sources, size_t sour
     // Frames: for each segment, each slice holding one of its voxels (an empty frame carries no information).
     const size_t frameSize = size_t(p.rows) * p.columns;
     std::vector<Uint8> frame(frameSize);   // [rows][columns], 0 or 1; DCMTK packs it to 1 bit per pixel
+    // PixelData as the standard packs BINARY frames: pixel i of frame f is bit (f * rows * columns + i), least
+    // significant bit first, frames not padded to bytes. DCMTK 3.6.7 misplaces frames that start inside a byte (frame
+    // sizes not a multiple of 8, e.g. 7 x 5), so the pixel data DCMTK builds is replaced by this one before saving.
+    std::vector<Uint8> packed;   // grows by a frame's bytes as frames are added
     const CodeSequenceMacro derivation("113076", "DCM", "Segmentation");
     const CodeSequenceMacro purpose("121322", "DCM", "Source image for image processing operation");
     auto addFrame = [&](size_t s, size_t k) {
+        packed.resize(((result.frames + 1) * frameSize + 7) / 8, 0);
         FGPlanePosPatient position;
         check(position.setImagePositionPatient(ds(sources[k].position[0]).c_str(), ds(sources[k].position[1]).c_str(),
                                                ds(sources[k].position[2]).c_str()),
@@ -221,6 +225,10 @@ void write(const sdcm_seg_params &p, const sdcm_seg_source *sources, size_t sour
         perFrame.push_back(&content);
         perFrame.push_back(&derivationFG);
         check(seg->addFrame(frame.data(), segmentNumbers[s], perFrame), "adding a frame");
+        // The same bits, packed here too (see below), frame after frame with no padding between frames.
+        const size_t base = result.frames * frameSize;
+        for (size_t i = 0; i < frameSize; i++)
+            if (frame[i]) packed[(base + i) / 8] |= Uint8(1u << ((base + i) % 8));
         result.frames++;
     };
     for (size_t s = 0; s < segmentCount; s++) {
@@ -244,8 +252,20 @@ void write(const sdcm_seg_params &p, const sdcm_seg_source *sources, size_t sour
 
     DcmFileFormat out;
     check(seg->writeDataset(*out.getDataset()), "building the SEG dataset");
+    if (packed.size() % 2) packed.push_back(0);   // OB values have an even length
+    check(out.getDataset()->putAndInsertUint8Array(DCM_PixelData, packed.data(), packed.size()), "PixelData");
     // Segments come from one label map, so no voxel is in two of them.
     check(out.getDataset()->putAndInsertString(DCM_SegmentsOverlap, "NO"), "SegmentsOverlap");
+    // Each frame has its source slice's grid (same rows, columns, position, orientation): say so in every source
+    // reference, so readers may index the SEG by source instance (highdicom refuses to otherwise).
+    DcmSequenceOfItems *perFrameGroups = nullptr;
+    check(out.getDataset()->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrameGroups), "PerFrameFunctionalGroupsSequence");
+    for (unsigned long i = 0; perFrameGroups != nullptr && i < perFrameGroups->card(); i++) {
+        DcmItem *derivationItem = nullptr, *sourceItem = nullptr;
+        check(perFrameGroups->getItem(i)->findAndGetSequenceItem(DCM_DerivationImageSequence, derivationItem, 0), "DerivationImageSequence");
+        check(derivationItem->findAndGetSequenceItem(DCM_SourceImageSequence, sourceItem, 0), "SourceImageSequence");
+        check(sourceItem->putAndInsertString(DCM_SpatialLocationsPreserved, "YES"), "SpatialLocationsPreserved");
+    }
     check(out.saveFile(OFFilename(outPath), EXS_LittleEndianExplicit), "writing " + str(outPath));
     std::snprintf(result.series_instance_uid, sizeof result.series_instance_uid, "%s", seriesUID.c_str());
     std::snprintf(result.sop_instance_uid, sizeof result.sop_instance_uid, "%s", instanceUID.c_str());

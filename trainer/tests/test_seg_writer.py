@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 
 import highdicom as hd
 import numpy as np
@@ -28,7 +29,9 @@ def seg_dir(tmp_path_factory):
     if given:
         return pathlib.Path(given)
     out = tmp_path_factory.mktemp("segs")
+    # The Swift tests run Python (pydicom) too: this interpreter, unless the caller chose one.
     env = dict(os.environ, SEGMENT_SEG_OUT=str(out))
+    env.setdefault("SEGMENT_PYTHON", sys.executable)
     r = subprocess.run(["swift", "test", "-c", "release", "-Xswiftc", "-enable-testing", "--filter", "SegWriterTests"],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]

@@ -11,7 +11,7 @@ SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 # libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
 # cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
 # looking for headers.
-APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev libdcmtk-dev
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev libdcmtk-dev dicom3tools
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)

@@ -225,14 +225,28 @@ public enum Converter {
     /// Re-writes model file `path` to `output` with `classCodes` as its class codes: the tensors (in their stored
     /// dtypes, so bit for bit) and every other metadata value are kept; the checksum is computed anew. How a model
     /// converted before class codes existed gains them without its checkpoint.
-    public static func recode(model path: String, to output: String, classCodes: [ClassCode], overwrite: Bool) throws -> ModelMetadata {
+    public static func recode(model path: String, to output: String, classCodes: [ClassCode], orientation: String? = nil,
+                              overwrite: Bool) throws -> ModelMetadata {
         try checkOutput(output, input: path, overwrite: overwrite)
         let model = try ModelFile.open(path)
         var metadata = model.metadata
-        if let p = ClassCode.problem(classCodes, numClasses: metadata.config.numClasses) {
-            throw ConvertError.badOption(flag: "--class-code", reason: p + " (model \(path) has \(metadata.config.numClasses) classes)")
+        if !classCodes.isEmpty {
+            if let p = ClassCode.problem(classCodes, numClasses: metadata.config.numClasses) {
+                throw ConvertError.badOption(flag: "--class-code", reason: p + " (model \(path) has \(metadata.config.numClasses) classes)")
+            }
+            metadata.classCodes = classCodes.sorted { $0.label < $1.label }
         }
-        metadata.classCodes = classCodes.sorted { $0.label < $1.label }
+        if let orientation {
+            // The same validation as a checkpoint's conversion: three axis codes, one of each pair.
+            let pp = metadata.preprocessing
+            switch Preprocessing.validated(channels: pp.channels.rawValue, intensity: pp.intensity.rawValue, windowLo: pp.windowLo,
+                                           windowHi: pp.windowHi, sliceAxis: pp.sliceAxis, rowAxis: pp.rowAxis, colAxis: pp.colAxis,
+                                           orientation: orientation, imageOrder: pp.imageOrder.rawValue,
+                                           labelOrder: pp.labelOrder.rawValue, inChans: metadata.config.inChans) {
+            case .success(let p): metadata.preprocessing = p
+            case .failure(let problem): throw ConvertError.badOption(flag: "--orientation", reason: "\(problem.key) \(problem.reason)")
+            }
+        }
         var writer = ModelFileWriter(metadata: metadata)
         for t in model.tensors {   // f16 and bf16 values widen to Float exactly and narrow back to the same bits
             try writer.add(t.name, shape: t.shape, values: try model.floats(t.name), dtype: t.dtype)

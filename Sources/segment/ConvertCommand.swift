@@ -166,13 +166,16 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         if Converter.isModelFile(checkpoint) {
-            // A model file in: only its class codes change; a flag that would change anything else is refused.
-            guard classes == nil, provenance.isEmpty, dtype == DType.f32.rawValue, !classCode.isEmpty else {
-                throw ValidationError("\(checkpoint) is a model file: convert re-writes one only to set --class-code (give at least one; --classes, --provenance and --dtype need the checkpoint)")
+            // A model file in: only its class codes and the orientation of its training volumes may change (facts
+            // about the data it was trained on); a flag that would change anything else is refused.
+            guard classes == nil, provenance.isEmpty, dtype == DType.f32.rawValue, !classCode.isEmpty || !orientation.isEmpty else {
+                throw ValidationError("\(checkpoint) is a model file: convert re-writes one only to set --class-code or --orientation (give at least one; --classes, --provenance and --dtype need the checkpoint)")
             }
-            let metadata = try Converter.recode(model: checkpoint, to: output, classCodes: try options().classCodes, overwrite: overwrite)
+            let codes = classCode.isEmpty ? [] : try options().classCodes
+            let metadata = try Converter.recode(model: checkpoint, to: output, classCodes: codes,
+                                                orientation: orientation.isEmpty ? nil : orientation.uppercased(), overwrite: overwrite)
             if !quiet {
-                FileHandle.standardError.write(Data("segment convert: wrote \(output) with the tensors of \(checkpoint) and class codes \(metadata.classCodes.map { "\($0.label)=\($0.type)" }.joined(separator: ", "))\n".utf8))
+                FileHandle.standardError.write(Data("segment convert: wrote \(output) with the tensors of \(checkpoint), class codes \(metadata.classCodes.map { "\($0.label)=\($0.type)" }.joined(separator: ", ")), orientation \(metadata.preprocessing.orientation.isEmpty ? "as stored" : metadata.preprocessing.orientation)\n".utf8))
             }
             return
         }

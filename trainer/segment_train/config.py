@@ -29,6 +29,7 @@ class Preprocessing:
     slice_axis: int = 2             # NIfTI array axis slices are taken along
     row_axis: int = 0               # model image row = this NIfTI axis (AdvMIM: 0)
     col_axis: int = 1               # model image column = this NIfTI axis (AdvMIM: 1)
+    orientation: str = ""           # axis codes of the training volumes (e.g. LPS): inputs are reoriented to them
     image_order: int = 0            # scipy zoom order of the image to the model grid (AdvMIM: 0)
     label_order: int = 0            # labels always nearest
 

@@ -151,7 +151,7 @@ public enum SegWriter {
                             frame_number: UInt32(s.frameNumber ?? 0), position: (s.position[0], s.position[1], s.position[2]))
         }
         let cSegments = segments.map { d in
-            sdcm_seg_segment(label: UInt8(d.label), name: strings[d.name],
+            sdcm_seg_segment(label: UInt8(d.label), name: strings[segmentLabel(d.name)],
                              category: sdcm_code(value: strings[d.category.value], scheme: strings[d.category.scheme],
                                                  meaning: strings[d.category.meaning]),
                              type: sdcm_code(value: strings[d.type.value], scheme: strings[d.type.scheme], meaning: strings[d.type.meaning]),
@@ -175,6 +175,11 @@ public enum SegWriter {
             return SegSummary(seriesInstanceUID: series, sopInstanceUID: instance, frames: result.frames,
                               segments: segments.count, emptySegments: empty)
         } }
+    }
+
+    /// A class name as a SegmentLabel (LO): at most 64 characters, a backslash (LO's value separator) made a slash.
+    static func segmentLabel(_ name: String) -> String {
+        String(name.replacingOccurrences(of: "\\", with: "/").prefix(64))
     }
 
     /// The arguments' consistency: shapes, labels, codes and numbers (before DCMTK sees them).
@@ -208,9 +213,7 @@ public enum SegWriter {
             guard (1...255).contains(d.label) else { throw fail("segment \"\(d.name)\" has label \(d.label), outside 1...255") }
             guard !described[d.label] else { throw fail("label \(d.label) is described twice") }
             described[d.label] = true
-            guard !d.name.isEmpty, d.name.count <= 64, !d.name.contains("\\") else {
-                throw fail("segment \(d.label)'s name \"\(d.name)\" must have 1...64 characters and no backslash")
-            }
+            guard !d.name.isEmpty else { throw fail("segment \(d.label) has no name") }
             if let p = d.category.problem { throw fail("segment \"\(d.name)\"'s category \(d.category): \(p)") }
             if let p = d.type.problem { throw fail("segment \"\(d.name)\"'s type \(d.type): \(p)") }
         }

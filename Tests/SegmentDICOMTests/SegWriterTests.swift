@@ -222,6 +222,18 @@ final class SegWriterTests: XCTestCase {
         XCTAssertNotNil(d.cielab)
     }
 
+    func testLongAndBackslashedClassNamesBecomeValidSegmentLabels() throws {
+        let s = try ct5n()
+        let dir = try TestSupport.temporaryDirectory(self)
+        var named = Self.liver
+        named.name = "left\\right " + String(repeating: "x", count: 80)
+        let out = dir.appendingPathComponent("seg.dcm").path
+        _ = try write("long-name", labels(s) { k, _, _ in k == 0 ? 1 : 0 }, s, [named], to: out)
+        let label = try TestSupport.python("import sys, pydicom; print(pydicom.dcmread(sys.argv[1]).SegmentSequence[0].SegmentLabel)", [out])
+            .trimmingCharacters(in: .newlines)
+        XCTAssertEqual(label, String(("left/right " + String(repeating: "x", count: 80)).prefix(64)))
+    }
+
     func testRefusals() throws {
         let s = try ct5n()
         let dir = try TestSupport.temporaryDirectory(self)

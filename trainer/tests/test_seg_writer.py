@@ -115,3 +115,104 @@ def test_patient_and_study_are_the_sources(seg_dir):
     seg, src = pydicom.dcmread(path), pydicom.dcmread(side["sources"][0]["path"])
     for keyword in ["PatientName", "PatientID", "StudyInstanceUID", "StudyID", "StudyDate", "FrameOfReferenceUID"]:
         assert seg.get(keyword) == src.get(keyword), keyword
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `segment SERIES -o seg.dcm` end to end with the shipped model, on the LiTS-117 series of the DICOM fixtures
+# (trainer/fixtures/gen_dicom.py: one CT written in several geometries and encodings). The SEG must hold, at every
+# source pixel's position in space, the label the NIfTI output of the same run holds there.
+
+BIN = pathlib.Path(os.environ.get("SEGMENT_BIN") or ROOT / ".build" / "release" / "segment")
+FIXTURES = pathlib.Path(os.environ.get("SEGMENT_FIXTURES") or ROOT / ".fixtures")
+MODEL = ROOT / "models" / "swin-unet-lits-advmim.segm"
+# Axial as stored; both in-plane flips (where writers mirror A/P or L/R); coronal and sagittal slicing; reversed
+# slice order; anisotropic spacing; a compressed encoding; an enhanced multi-frame file (ReferencedFrameNumber).
+VARIANTS = ["axial", "flip-rows", "flip-cols", "coronal", "sagittal", "reverse-slices", "aniso", "jpegls", "enhanced"]
+
+
+def run_segment(series, out):
+    r = subprocess.run([str(BIN), str(series), "-o", str(out), "--model", str(MODEL)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def source_pixels_lps(series):
+    """Every source frame of a series: (SOP instance UID, frame number or None, its pixels' LPS positions
+    [rows, columns, 3]), from the files' own geometry (per-frame functional groups for an enhanced file)."""
+    frames = []
+    for path in sorted(series.iterdir()):
+        ds = pydicom.dcmread(path)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            shared = ds.SharedFunctionalGroupsSequence[0]
+            for i, f in enumerate(ds.PerFrameFunctionalGroupsSequence):
+                def macro(name):
+                    return (f if name in f else shared).get(name)[0]
+                frames.append((ds.SOPInstanceUID, i + 1, macro("PlanePositionSequence").ImagePositionPatient,
+                               macro("PlaneOrientationSequence").ImageOrientationPatient,
+                               macro("PixelMeasuresSequence").PixelSpacing, rows, cols))
+        else:
+            frames.append((ds.SOPInstanceUID, None, ds.ImagePositionPatient, ds.ImageOrientationPatient,
+                           ds.PixelSpacing, rows, cols))
+    out = []
+    for uid, number, ipp, iop, spacing, rows, cols in frames:
+        ipp, iop, spacing = (np.array([float(v) for v in x]) for x in (ipp, iop, spacing))
+        r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        # PS3.3 C.7.6.2.1.1: column index c moves along the row direction iop[:3] by PixelSpacing[1], row index r
+        # along the column direction iop[3:] by PixelSpacing[0].
+        lps = ipp + c[..., None] * spacing[1] * iop[:3] + r[..., None] * spacing[0] * iop[3:]
+        out.append((uid, number, lps))
+    return out
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cli_seg_equals_the_nifti_mask_in_space(tmp_path, variant):
+    import nibabel as nib
+    series = FIXTURES / "dicom" / "lits117" / variant
+    assert series.is_dir(), f"missing fixture {series}: run `make fixtures`"
+    seg_path, nii_path = tmp_path / "seg.dcm", tmp_path / "mask.nii.gz"
+    run_segment(series, seg_path)
+    run_segment(series, nii_path)
+
+    r = subprocess.run(["dciodvfy", str(seg_path)], capture_output=True, text=True)
+    errors = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("Error")]
+    assert errors == [], "\n".join(errors)
+
+    seg = hd.seg.segread(str(seg_path))
+    ds = pydicom.dcmread(seg_path)
+    codes = [(s.SegmentedPropertyTypeCodeSequence[0].CodeValue, s.SegmentedPropertyCategoryCodeSequence[0].CodeValue)
+             for s in ds.SegmentSequence]
+    assert codes == [("10200004", "123037004"), ("108369006", "49755003")]   # the shipped model's class codes
+
+    nii = nib.load(nii_path)
+    labels = np.asarray(nii.dataobj).astype(np.int64)
+    to_index = np.linalg.inv(nii.affine)
+    frames = source_pixels_lps(series)
+    listed = {i.ReferencedSOPInstanceUID for i in ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert listed == {uid for uid, _, _ in frames}
+    foreground = 0
+    for uid, number, lps in frames:
+        if number is None:
+            got = seg.get_pixels_by_source_instance([uid], combine_segments=True)[0]
+        else:
+            # Empty frames are omitted, so frames past the last one holding a voxel are not referenced: they are
+            # empty by the SEG's own rule, which is what this option states.
+            got = seg.get_pixels_by_source_frame(uid, [number], combine_segments=True,
+                                                 assert_missing_frames_are_empty=True)[0]
+        ras = lps * np.array([-1.0, -1.0, 1.0])
+        ijk = ras @ to_index[:3, :3].T + to_index[:3, 3]
+        # The NIfTI grid is the series' grid: every source pixel centre lands on a voxel centre (1e-3 voxel allows
+        # for DS and float rounding of the positions, far from the 0.5 that would pick a neighbour).
+        assert np.abs(ijk - np.round(ijk)).max() < 1e-3
+        idx = np.round(ijk).astype(int)
+        want = labels[idx[..., 0], idx[..., 1], idx[..., 2]]
+        np.testing.assert_array_equal(got, want, err_msg=f"{variant}: frame {uid} {number}")
+        foreground += int((want > 0).sum())
+    assert foreground > 0, "the model found nothing: the comparison would prove little"
+    # Each SEG frame references the source frame at its own position.
+    by_key = {(uid, number): lps[0, 0] for uid, number, lps in frames}
+    for f in ds.PerFrameFunctionalGroupsSequence:
+        src = f.DerivationImageSequence[0].SourceImageSequence[0]
+        number = int(src.ReferencedFrameNumber) if "ReferencedFrameNumber" in src else None
+        np.testing.assert_allclose([float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient],
+                                   by_key[(src.ReferencedSOPInstanceUID, number)], atol=1e-4)

@@ -29,6 +29,9 @@ package struct PackedWeight {
     package let data: UnsafePointer<Float>   // seg_packed_floats(N, K) floats: ceil(N/32) panels of [K, 32]
     package let N: Int                       // output features
     package let K: Int                       // input features
+    /// The bf16 form (seg_packed_bf16_elems(N, K): ceil(N/32) panels of [ceil32(K)/2, 32, 2]) when the engine runs
+    /// in bf16 (`Precision.bf16`); `linear` then multiplies with it instead of `data`.
+    package private(set) var bf16: UnsafePointer<UInt16>? = nil
 
     static func floats(N: Int, K: Int) -> Int { seg_packed_floats(Int32(N), Int32(K)) }
 
@@ -36,6 +39,17 @@ package struct PackedWeight {
     init(packing w: UnsafePointer<Float>, N: Int, K: Int, into: UnsafeMutablePointer<Float>) {
         seg_pack_nt(w, Int32(N), Int32(K), Int32(K), into)
         (data, self.N, self.K) = (UnsafePointer(into), N, K)
+    }
+
+    static func bf16Elements(N: Int, K: Int) -> Int { seg_packed_bf16_elems(Int32(N), Int32(K)) }
+
+    /// This weight with its bf16 form too: `w` (N, K) row-major rounded to bf16 (nearest even) and packed into
+    /// `into` (PackedWeight.bf16Elements(N:K:) elements).
+    func withBF16(packing w: UnsafePointer<Float>, into: UnsafeMutablePointer<UInt16>) -> PackedWeight {
+        seg_pack_nt_bf16(w, Int32(N), Int32(K), Int32(K), into)
+        var copy = self
+        copy.bf16 = UnsafePointer(into)
+        return copy
     }
 }
 
@@ -69,6 +83,11 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
     case .biasGELU(let b): (bias, gelu) = (b, 1)
     }
     func columns(_ n0: Int, _ n1: Int) {
+        if let b = W.bf16 {
+            seg_gemm_bf16_rows(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), b, Int32(W.K), Int32(k0),
+                               out, Int32(ldo), outRows, bias, accumulate ? 1 : 0, gelu)
+            return
+        }
         seg_gemm_packed_rows(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data, Int32(W.K), Int32(k0),
                              out, Int32(ldo), outRows, bias, accumulate ? 1 : 0, gelu)
     }

@@ -29,6 +29,8 @@ public final class SwinUNetEngine {
     public let threads: Int
     /// Slices per internal pass; larger batches are processed in passes of this many.
     public let maxBatch: Int
+    /// The arithmetic precision it runs: fp32 or bf16 (resolved from the request, never auto).
+    public let precision: Precision
 
     // The modules, named and indexed as SwinTransformerSys's (L = config.numLayers).
     package let patchEmbed: PatchEmbed              // patch_embed
@@ -53,8 +55,10 @@ public final class SwinUNetEngine {
 
     /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied
     /// straight from the mapping into the engine's arena, so the model file may be closed afterwards.
-    public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
-        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { spec, out in
+    /// `precision`: see `Precision.resolved()` (bf16 on a CPU without bf16 kernels throws).
+    public convenience init(model: ModelFile, threads: Int, maxBatch: Int, precision: Precision = .fp32) throws {
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path,
+                      precision: precision) { spec, out in
             guard let info = model.tensor(spec.name), info.count == out.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
             }
@@ -65,8 +69,10 @@ public final class SwinUNetEngine {
     /// The designated initialiser: `fill(spec, out)` writes tensor `spec`'s f32 values into `out` (spec.count floats,
     /// in the engine's weight arena).
     init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String, blockSplitRows: Int = minRowsPerThread,
-         fill: (TensorSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
+         precision: Precision = .fp32, fill: (TensorSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
         self.blockSplitRows = blockSplitRows
+        self.precision = try precision.resolved()
+        let bf16 = self.precision == .bf16
         let problems = config.problems()
         guard problems.isEmpty else {
             throw EngineError(kind: .invalidConfiguration, message: "\(source): invalid Swin-UNet configuration: "
@@ -109,7 +115,14 @@ public final class SwinUNetEngine {
                     let ordered = headOrder(raw.baseAddress!, E: config.embedDim, P: config.patchSize)
                     _ = raw.update(from: ordered)
                 }
-                w.packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
+                var packed = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
+                // bf16: every GEMM but the output head's x4 expand (the head stays fp32, as LayerNorm, softmax, GELU).
+                if bf16 && spec.name != "up.expand.weight" {
+                    let elements = PackedWeight.bf16Elements(N: N, K: K)
+                    let storage = UnsafeMutableRawPointer(allocate((elements + 1) / 2)).bindMemory(to: UInt16.self, capacity: elements)
+                    packed = packed.withBF16(packing: raw.baseAddress!, into: storage)
+                }
+                w.packed[spec.name] = packed
                 offset += PackedWeight.floats(N: N, K: K)
             } else {
                 try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
@@ -153,7 +166,10 @@ public final class SwinUNetEngine {
         expanded = allocate(mapFloats)
 
         // Scratch per thread: attention scores, then the largest tile any module asks for.
-        let scores = geo.map { seg_attention_work_floats(Int32($0.tokensPerWindow), Int32($0.headDim)) }.max()!
+        let scores = geo.map {
+            let (N, d) = (Int32($0.tokensPerWindow), Int32($0.headDim))
+            return bf16 ? seg_attention_bf16_work_floats(N, d) : seg_attention_work_floats(N, d)
+        }.max()!
         let rows = maxRowTile(rowTile, threads: threads)
         var tile = rows * config.inChans * config.patchSize * config.patchSize
         for g in geo {

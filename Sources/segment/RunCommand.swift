@@ -42,7 +42,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Arithmetic of the network: fp32 (default, exact), bf16 or auto.",
-        discussion: "bf16 multiplies in bf16 with fp32 sums (AVX512-BF16 or AMX-BF16; refused with exit 2 on a CPU without either); LayerNorm, softmax, GELU, residuals and the output head stay fp32. On the shipped model and LiTS volume 117 its mask agrees with fp32 on 99.99 % of voxels (docs/PERFORMANCE.md, \"bf16\"). auto: bf16 where the CPU has AMX, else fp32 (without AMX, bf16 is slower than fp32). The run report records the precision and kernels used."))
+        discussion: "bf16 multiplies in bf16 with fp32 sums (AVX512-BF16 or AMX-BF16; refused with exit 2 on a CPU without either); LayerNorm, softmax, GELU, residuals and the output head stay fp32. On the shipped model and LiTS volume 117 its mask agrees with fp32 on 99.97 % of voxels (docs/PERFORMANCE.md, \"bf16\"). auto: bf16 where the CPU has AMX, else fp32 (without AMX, bf16 is slower than fp32). The run report records the precision and kernels used."))
     var precision: Precision = .fp32
 
     @Option(name: .customLong("memory-limit"),

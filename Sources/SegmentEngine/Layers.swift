@@ -17,8 +17,8 @@ package struct Pass {
 }
 
 /// Per-thread scratch memory, allocated once by the engine: `threads` disjoint regions of `perThread` floats, each
-/// the attention work memory (`scoreFloats`: (N, N) scores and the packed k and v of one head, fp32 or bf16) followed by the
-/// tile memory of the modules.
+/// the attention work memory (`scoreFloats`: (N, N) scores and the packed k and v of one head, fp32 or bf16)
+/// followed by the tile memory of the modules.
 struct Scratch {
     let base: UnsafeMutablePointer<Float>
     let perThread: Int

@@ -100,9 +100,15 @@ public final class SwinUNetEngine {
         func packedShape(_ spec: TensorSpec) -> (N: Int, K: Int)? {
             Self.isGEMMWeight(spec.name) ? (spec.shape[0], spec.count / spec.shape[0]) : nil
         }
-        let arena = allocate(specs.reduce(0) { total, spec in
-            total + (packedShape(spec).map { PackedWeight.floats(N: $0.N, K: $0.K) } ?? spec.count)
-        })
+        // bf16: every GEMM weight but the output head's x4 expand (the head stays fp32, as LayerNorm, softmax, GELU)
+        // is stored in bf16 only.
+        func inBF16(_ spec: TensorSpec) -> Bool { bf16 && spec.name != "up.expand.weight" }
+        // Floats of arena a tensor takes: its packed form (a bf16 one in whole 64-byte lines), else its values.
+        func arenaFloats(_ spec: TensorSpec) -> Int {
+            guard let (N, K) = packedShape(spec) else { return spec.count }
+            return inBF16(spec) ? (PackedWeight.bf16Elements(N: N, K: K) / 2 + 15) & ~15 : PackedWeight.floats(N: N, K: K)
+        }
+        let arena = allocate(specs.reduce(0) { $0 + arenaFloats($1) })
         let staging = UnsafeMutableBufferPointer<Float>.allocate(capacity: specs.map(\.count).max() ?? 1)
         defer { staging.deallocate() }
         var w = Weights()
@@ -115,15 +121,14 @@ public final class SwinUNetEngine {
                     let ordered = headOrder(raw.baseAddress!, E: config.embedDim, P: config.patchSize)
                     _ = raw.update(from: ordered)
                 }
-                var packed = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
-                // bf16: every GEMM but the output head's x4 expand (the head stays fp32, as LayerNorm, softmax, GELU).
-                if bf16 && spec.name != "up.expand.weight" {
-                    let elements = PackedWeight.bf16Elements(N: N, K: K)
-                    let storage = UnsafeMutableRawPointer(allocate((elements + 1) / 2)).bindMemory(to: UInt16.self, capacity: elements)
-                    packed = packed.withBF16(packing: raw.baseAddress!, into: storage)
+                if inBF16(spec) {
+                    let storage = UnsafeMutableRawPointer(arena + offset)
+                        .bindMemory(to: UInt16.self, capacity: PackedWeight.bf16Elements(N: N, K: K))
+                    w.packed[spec.name] = PackedWeight(packingBF16: raw.baseAddress!, N: N, K: K, into: storage)
+                } else {
+                    w.packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
                 }
-                w.packed[spec.name] = packed
-                offset += PackedWeight.floats(N: N, K: K)
+                offset += arenaFloats(spec)
             } else {
                 try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
                 w.raw[spec.name] = UnsafePointer(arena + offset)

@@ -293,58 +293,141 @@ struct tileconfig {
     uint8_t rows[16];
 };
 
+// The kernel's body, written once over tile operations: TCONFIG(cfg), TZERO(t), TLOAD(t, base, stride),
+// TDP(c, a, b), TSTORE(t, base, stride), TRELEASE(). gemm_bf16_amx binds them to the AMX instructions;
+// seg_gemm_bf16_amx_emulated to plain C on an array of tiles (what the instructions are documented to do), so the
+// schedule, the layouts and the epilogue run and are tested on a CPU without AMX.
+#define GEMM_AMX_BODY                                                                                               \
+    struct tileconfig cfg;                                                                                          \
+    memset(&cfg, 0, sizeof cfg);                                                                                    \
+    cfg.palette = 1;                                                                                                \
+    for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }                                            \
+    TCONFIG(&cfg);                                                                                                  \
+    uint16_t abuf[32 * KC] __attribute__((aligned(64)));     /* [32, KC] bf16 rows of the current A block */        \
+    float cbuf[32 * 32] __attribute__((aligned(64)));        /* [32, 32] the block's product over one K block */    \
+    size_t ps = (size_t)NR * round32(Kp);                                                                           \
+    for (int mc0 = 0; mc0 < M; mc0 += 32) {                                                                         \
+        int mb = imin(32, M - mc0);                                                                                 \
+        for (int kb = 0; kb < K; kb += KC) {                                                                        \
+            int kc = imin(KC, K - kb), first = kb == 0, last = kb + kc == K;                                        \
+            int load_c = first ? accumulate : 1, g = last && gelu;                                                  \
+            round_block(A + (size_t)mc0 * lda + kb, lda, mb, 32, kc, abuf);                                         \
+            for (int j0 = n0; j0 < n1; j0 += NR) {                                                                  \
+                const uint16_t *Bp = P + (size_t)(j0 / NR) * ps + (size_t)(k0 + kb) * NR;                           \
+                TZERO(0); TZERO(1); TZERO(2); TZERO(3);                                                             \
+                for (int k = 0; k < kc; k += 32) {                                                                  \
+                    TLOAD(4, abuf + k, KC * 2);                                                                     \
+                    TLOAD(5, abuf + 16 * KC + k, KC * 2);                                                           \
+                    TLOAD(6, Bp + (size_t)k * NR, 4 * NR);                                                          \
+                    TLOAD(7, Bp + (size_t)k * NR + 32, 4 * NR);                                                     \
+                    TDP(0, 4, 6);                                                                                   \
+                    TDP(1, 4, 7);                                                                                   \
+                    TDP(2, 5, 6);                                                                                   \
+                    TDP(3, 5, 7);                                                                                   \
+                }                                                                                                   \
+                TSTORE(0, cbuf, 32 * 4);                                                                            \
+                TSTORE(1, cbuf + 16, 32 * 4);                                                                       \
+                TSTORE(2, cbuf + 16 * 32, 32 * 4);                                                                  \
+                TSTORE(3, cbuf + 16 * 32 + 16, 32 * 4);                                                             \
+                int ncols = imin(NR, n1 - j0);                                                                      \
+                const float *bj = first && bias ? bias + j0 : NULL;                                                 \
+                for (int h = 0; h < 2; h++) {                                                                       \
+                    __mmask16 mk = mask16(ncols - 16 * h);                                                          \
+                    __m512 bv = bj ? _mm512_maskz_loadu_ps(mk, bj + 16 * h) : _mm512_setzero_ps();                  \
+                    for (int r = 0; r < mb; r++) {                                                                  \
+                        float *c = crow_ptr(C, ldc, crow, mc0 + r) + j0 + 16 * h;                                   \
+                        __m512 v = _mm512_add_ps(_mm512_loadu_ps(cbuf + r * 32 + 16 * h), bv);                      \
+                        if (load_c) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, c), v);                             \
+                        _mm512_mask_storeu_ps(c, mk, g ? gelu512(v) : v);                                           \
+                    }                                                                                               \
+                }                                                                                                   \
+            }                                                                                                       \
+        }                                                                                                           \
+    }                                                                                                               \
+    TRELEASE();                                                                                                     \
+    if (K == 0) seg_gemm_bf16_rows_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu);
+
 AMX static void gemm_bf16_amx(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp, int k0,
                               float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {
-    struct tileconfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }
-    _tile_loadconfig(&cfg);
-    uint16_t abuf[32 * KC] __attribute__((aligned(64)));     // [32, KC] bf16 rows of the current A block
-    float cbuf[32 * 32] __attribute__((aligned(64)));        // [32, 32] the block's product over one K block
-    size_t ps = (size_t)NR * round32(Kp);
-    for (int mc0 = 0; mc0 < M; mc0 += 32) {
-        int mb = imin(32, M - mc0);
-        for (int kb = 0; kb < K; kb += KC) {
-            int kc = imin(KC, K - kb), first = kb == 0, last = kb + kc == K;
-            int load_c = first ? accumulate : 1, g = last && gelu;
-            round_block(A + (size_t)mc0 * lda + kb, lda, mb, 32, kc, abuf);
-            for (int j0 = n0; j0 < n1; j0 += NR) {
-                const uint16_t *Bp = P + (size_t)(j0 / NR) * ps + (size_t)(k0 + kb) * NR;
-                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-                for (int k = 0; k < kc; k += 32) {
-                    _tile_loadd(4, abuf + k, KC * 2);
-                    _tile_loadd(5, abuf + 16 * KC + k, KC * 2);
-                    _tile_loadd(6, Bp + (size_t)k * NR, 4 * NR);
-                    _tile_loadd(7, Bp + (size_t)k * NR + 32, 4 * NR);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
-                }
-                _tile_stored(0, cbuf, 32 * 4);
-                _tile_stored(1, cbuf + 16, 32 * 4);
-                _tile_stored(2, cbuf + 16 * 32, 32 * 4);
-                _tile_stored(3, cbuf + 16 * 32 + 16, 32 * 4);
-                int ncols = imin(NR, n1 - j0);
-                const float *bj = first && bias ? bias + j0 : NULL;
-                for (int h = 0; h < 2; h++) {
-                    __mmask16 mk = mask16(ncols - 16 * h);
-                    __m512 bv = bj ? _mm512_maskz_loadu_ps(mk, bj + 16 * h) : _mm512_setzero_ps();
-                    for (int r = 0; r < mb; r++) {
-                        float *c = crow_ptr(C, ldc, crow, mc0 + r) + j0 + 16 * h;
-                        __m512 v = _mm512_add_ps(_mm512_loadu_ps(cbuf + r * 32 + 16 * h), bv);
-                        if (load_c) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, c), v);
-                        _mm512_mask_storeu_ps(c, mk, g ? gelu512(v) : v);
-                    }
-                }
+#define TCONFIG(c) _tile_loadconfig(c)
+#define TZERO(t) _tile_zero(t)
+#define TLOAD(t, p, s) _tile_loadd(t, p, s)
+#define TDP(c, a, b) _tile_dpbf16ps(c, a, b)
+#define TSTORE(t, p, s) _tile_stored(t, p, s)
+#define TRELEASE() _tile_release()
+    GEMM_AMX_BODY
+#undef TCONFIG
+#undef TZERO
+#undef TLOAD
+#undef TDP
+#undef TSTORE
+#undef TRELEASE
+}
+
+// Tiles in memory, as the AMX instructions treat them (Intel SDM, "Intel AMX instruction set reference"): a tile
+// has `rows` rows of `colsb` bytes; TDPBF16PS multiplies the bf16 pairs of A's row m with B's row k (a pair per
+// fp32 column of C) and adds both products to C[m][n] in fp32, the pair's first product first.
+struct emulated_tiles {
+    const struct tileconfig *cfg;
+    uint8_t t[8][16][64];
+};
+
+static void emu_load(struct emulated_tiles *e, int t, const void *base, size_t stride) {
+    for (int r = 0; r < e->cfg->rows[t]; r++) memcpy(e->t[t][r], (const char *)base + r * stride, e->cfg->colsb[t]);
+}
+
+static void emu_store(struct emulated_tiles *e, int t, void *base, size_t stride) {
+    for (int r = 0; r < e->cfg->rows[t]; r++) memcpy((char *)base + r * stride, e->t[t][r], e->cfg->colsb[t]);
+}
+
+static void emu_dp(struct emulated_tiles *e, int c, int a, int b) {
+    for (int m = 0; m < e->cfg->rows[a]; m++)
+        for (int n = 0; n < e->cfg->colsb[c] / 4; n++) {
+            float acc;
+            memcpy(&acc, e->t[c][m] + 4 * n, 4);
+            for (int k = 0; k < e->cfg->colsb[a] / 4; k++) {
+                uint16_t a0, a1, b0, b1;
+                memcpy(&a0, e->t[a][m] + 4 * k, 2); memcpy(&a1, e->t[a][m] + 4 * k + 2, 2);
+                memcpy(&b0, e->t[b][k] + 4 * n, 2); memcpy(&b1, e->t[b][k] + 4 * n + 2, 2);
+                acc += seg_bf16_to_f32(a0) * seg_bf16_to_f32(b0);
+                acc += seg_bf16_to_f32(a1) * seg_bf16_to_f32(b1);
             }
+            memcpy(e->t[c][m] + 4 * n, &acc, 4);
         }
-    }
-    _tile_release();
-    if (K == 0) seg_gemm_bf16_rows_ref(M, n0, n1, 0, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu);
+}
+
+BF16 static void gemm_bf16_amx_emulated(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P,
+                                        int Kp, int k0, float *C, int ldc, const int *crow, const float *bias,
+                                        int accumulate, int gelu) {
+    struct emulated_tiles e;
+#define TCONFIG(c) (e.cfg = (c))
+#define TZERO(i) memset(e.t[i], 0, sizeof e.t[i])
+#define TLOAD(i, p, s) emu_load(&e, i, p, s)
+#define TDP(c, a, b) emu_dp(&e, c, a, b)
+#define TSTORE(i, p, s) emu_store(&e, i, p, s)
+#define TRELEASE() (e.cfg = NULL)
+    GEMM_AMX_BODY
+#undef TCONFIG
+#undef TZERO
+#undef TLOAD
+#undef TDP
+#undef TSTORE
+#undef TRELEASE
 }
 #endif
+
+int seg_gemm_bf16_amx_emulated(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp,
+                               int k0, float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {
+#if defined(__x86_64__)
+    if (seg_bf16_isa() < 1 || k0 % 32 || n0 % NR) return 0;
+    if (M > 0 && n1 > n0) gemm_bf16_amx_emulated(M, n0, n1, K, A, lda, P, Kp, k0, C, ldc, crow, bias, accumulate, gelu);
+    return 1;
+#else
+    (void)M; (void)n0; (void)n1; (void)K; (void)A; (void)lda; (void)P; (void)Kp; (void)k0; (void)C; (void)ldc;
+    (void)crow; (void)bias; (void)accumulate; (void)gelu;
+    return 0;
+#endif
+}
 
 void seg_gemm_bf16_rows(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp, int k0,
                         float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu) {

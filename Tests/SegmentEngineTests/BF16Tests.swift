@@ -79,14 +79,25 @@ final class BF16Tests: XCTestCase {
     /// multiply the same exact products and differ only in the fp32 summation: |fast - twin| <= (K + 3) 2^-24
     /// (sum |a_k b_k| + |bias| + |C|) (one rounding per addition, K + 2 additions, plus the twin's final rounding);
     /// through GELU (slope <= 1.13) that bound times 1.13 plus the fitted erf's 4e-7 |x| / 2.
+    /// Level 3 is the AMX kernel on emulated tiles (seg_gemm_bf16_amx_emulated: its tile instructions done in C, as
+    /// documented), which runs wherever AVX512-BF16 does: this machine has no AMX, so that is as far as the AMX
+    /// path is tested here.
     func testGEMMAgainstNaiveTwin() {
         var rng = Rand(11)
         let shapes: [(M: Int, N: Int, K: Int, Kp: Int, k0: Int)] = [
             (100, 96, 96, 96, 0), (49, 288, 96, 96, 0), (37, 384, 300, 300, 0), (5, 9, 33, 33, 0),
             (64, 96, 96, 192, 96), (13, 40, 47, 47, 0), (1, 70, 20, 20, 0), (7, 128, 600, 600, 0)]
         defer { seg_bf16_select(-1) }
-        for isa in bf16ISAs() {
-            seg_bf16_select(isa)
+        typealias GEMM = (Int32, Int32, Int32, Int32, UnsafePointer<Float>, Int32, UnsafePointer<UInt16>, Int32, Int32,
+                          UnsafeMutablePointer<Float>, Int32, UnsafePointer<Int32>?, UnsafePointer<Float>?, Int32, Int32) -> Void
+        let emulatedAMX: GEMM = {
+            let done = seg_gemm_bf16_amx_emulated($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            precondition(done == 1, "the emulated AMX kernel did not run")
+        }
+        let levels = bf16ISAs() + (seg_bf16_isa() >= 1 ? [3] : [])
+        for isa in levels {
+            seg_bf16_select(isa == 3 ? -1 : isa)
+            let fastGEMM: GEMM = isa == 3 ? emulatedAMX : { seg_gemm_bf16_rows($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) }
             for s in shapes {
                 let w = rng.normal(s.N * s.Kp, std: 0.5), a = rng.normal(s.M * s.K, std: 1.5), bias = rng.normal(s.N)
                 let c0 = rng.normal(s.M * s.N)
@@ -96,9 +107,7 @@ final class BF16Tests: XCTestCase {
                 for (acc, gelu, table) in [(0, 0, false), (1, 0, false), (0, 1, true), (1, 1, true)] {
                     var fast = c0, twin = c0
                     let crow: [Int32]? = table ? rows : nil
-                    func call(_ f: @escaping (Int32, Int32, Int32, Int32, UnsafePointer<Float>, Int32, UnsafePointer<UInt16>, Int32, Int32,
-                                              UnsafeMutablePointer<Float>, Int32, UnsafePointer<Int32>?, UnsafePointer<Float>?, Int32, Int32) -> Void,
-                              _ out: inout [Float], n0: Int, n1: Int) {
+                    func call(_ f: GEMM, _ out: inout [Float], n0: Int, n1: Int) {
                         out.withUnsafeMutableBufferPointer { o in
                             (crow ?? []).withUnsafeBufferPointer { cr in
                                 f(Int32(s.M), Int32(n0), Int32(n1), Int32(s.K), a, Int32(s.K), packed, Int32(s.Kp), Int32(s.k0),
@@ -106,7 +115,7 @@ final class BF16Tests: XCTestCase {
                             }
                         }
                     }
-                    call(seg_gemm_bf16_rows, &fast, n0: 0, n1: s.N)
+                    call(fastGEMM, &fast, n0: 0, n1: s.N)
                     call(seg_gemm_bf16_rows_ref, &twin, n0: 0, n1: s.N)
                     var worst = 0.0
                     for i in 0..<s.M { for n in 0..<s.N {
@@ -125,8 +134,8 @@ final class BF16Tests: XCTestCase {
                     // Column runs of 64 (as `linear` shares them out) give the same bits as one call.
                     if s.N > 64 {
                         var split = c0
-                        call(seg_gemm_bf16_rows, &split, n0: 0, n1: 64)
-                        call(seg_gemm_bf16_rows, &split, n0: 64, n1: s.N)
+                        call(fastGEMM, &split, n0: 0, n1: 64)
+                        call(fastGEMM, &split, n0: 64, n1: s.N)
                         XCTAssertEqual(split, fast, "bf16 level \(isa) \(s): a column split changed bits")
                     }
                 }

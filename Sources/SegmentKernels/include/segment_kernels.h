@@ -137,6 +137,12 @@ void seg_pack_nn_bf16(const float *B, int K, int N, int ldb, uint16_t *P);
 /// n0 a multiple of 32. Any split of rows or columns gives identical bits.
 void seg_gemm_bf16_rows(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp, int k0,
                         float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
+/// The AMX kernel of seg_gemm_bf16_rows with its tile instructions carried out in plain C on tiles in memory (their
+/// documented semantics), for testing its schedule, layouts and epilogue on CPUs without AMX. Needs AVX512-BF16
+/// (the epilogue and the rounding); k0 a multiple of 32 and n0 of 32 as the AMX path. Returns 0 (nothing done)
+/// where it cannot run, 1 otherwise. Slow: for tests only.
+int seg_gemm_bf16_amx_emulated(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp,
+                               int k0, float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
 /// The naive twin of seg_gemm_bf16_rows (triple loop, exact bf16 products summed in double, libm erf).
 void seg_gemm_bf16_rows_ref(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp, int k0,
                             float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);

@@ -28,7 +28,7 @@ help:
 	@echo "make weights  train the shipped default model with AdvMIM (about an hour on 2 cores)"
 	@echo "make bench    engine vs PyTorch / ONNX Runtime / OpenVINO, scoring vs medpy -> docs/PERFORMANCE.md"
 	@echo "make engine-ab AB_REV=REV | AB_FLAGS=FLAGS  the engine against another build of it, in lockstep"
-	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
+	@echo "make kernel-bench  the C kernels alone: FMA and bf16 peaks, GEMM shapes, one Swin block per stage (fp32; fp32 vs bf16)"
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
 	@echo "make fuzz     fuzz every parser FUZZ_SECONDS (1800) each or 1,000,000 runs (sanitizer build); make fuzz-smoke: 20 s each"
 
@@ -120,11 +120,13 @@ batch1-bench: build
 
 kernel-bench:
 	@mkdir -p bench-out/kernels
-	for p in peak gemm_shapes block; do \
+	for p in peak peak_bf16 gemm_shapes block block_bf16; do \
 	  clang -O3 -I$(KERNELS)/include -I$(KERNELS) bench/kernels/$$p.c $(KERNELS)/*.c -o bench-out/kernels/$$p -lm || exit 1; done
 	bench-out/kernels/peak
 	bench-out/kernels/gemm_shapes
+	bench-out/kernels/peak_bf16
 	for s in 0 1 2 3; do bench-out/kernels/block $$s; done
+	for s in 0 1 2 3; do bench-out/kernels/block_bf16 $$s; done
 
 demo: build data
 	@mkdir -p out

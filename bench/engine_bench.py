@@ -1,5 +1,8 @@
-"""Engine benchmark: Swin-T (224, 96, [2,2,2,2], [3,6,12,24], 9 classes) per-slice latency of this engine against
-PyTorch eager (torch.inference_mode), ONNX Runtime and OpenVINO (fp32), at batch 1 and 16 and 1 and 2 threads,
+"""Engine benchmark: Swin-T (224, 96, [2,2,2,2], [3,6,12,24], 9 classes) per-slice latency of this engine (fp32, and
+bf16 where the CPU has bf16 kernels) against PyTorch eager (torch.inference_mode; fp32, and bf16 under
+torch.autocast), ONNX Runtime (fp32) and OpenVINO (fp32, and its default precision: bf16 on a CPU with AVX512-BF16
+or AMX, which is what a user who picks OpenVINO gets; the table names the precision it chose), at batch 1 and 16 and
+1 and 2 threads,
 plus each one's peak RSS, the engine's load time, and the machine's OpenBLAS sgemm peak. Prints a markdown
 section (the engine part of docs/PERFORMANCE.md). A benchmark, not a test: it asserts nothing.
 
@@ -11,7 +14,8 @@ which separate runs minutes apart did not guarantee. Median and min over all of 
 OpenBLAS: these machines set OPENBLAS_CORETYPE=Haswell (AVX2 kernels); for its own commands this script removes
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks its kernels for the CPU it finds (the output says so).
 
-Usage: PYTHONPATH=trainer python bench/engine_bench.py --segment .build/release/segment [--rounds 5] [--iters 4] [--out FILE]
+Usage: PYTHONPATH=trainer python bench/engine_bench.py --segment .build/release/segment [--rounds 5] [--iters 4]
+       [--threads 1,2] [--batches 1,16] [--peers ...] [--precisions fp32,bf16] [--out FILE]
 """
 from __future__ import annotations
 
@@ -27,7 +31,13 @@ from pathlib import Path
 
 BATCHES = (1, 16)
 THREADS = (1, 2)
-PEERS = ("pytorch", "onnxruntime", "openvino")
+PEERS = ("pytorch", "pytorch-bf16", "onnxruntime", "openvino", "openvino-default")
+# The engine's runners: "engine" (fp32, the default path) and "engine-bf16" (segment-bench run --precision bf16).
+PRECISIONS = ("fp32", "bf16")
+
+
+def engine_name(precision: str) -> str:
+    return "engine" if precision == "fp32" else f"engine-{precision}"
 
 
 def swin_t_gflop(img=224, P=4, E=96, depths=(2, 2, 2, 2), heads=(3, 6, 12, 24), ws=7, nc=9, mlp=4.0, cin=3) -> float:
@@ -109,9 +119,15 @@ def child(framework: str, batch: int, threads: int, warmup: int, workdir: str) -
     model = SwinUNet(SwinUNetConfig()).eval()
     x = torch.rand(batch, 3, 224, 224)
     t0 = time.perf_counter()
+    precision = "f32"
     if framework == "pytorch":
         def step():
             with torch.inference_mode():
+                return model(x)
+    elif framework == "pytorch-bf16":
+        precision = "bf16 (torch.autocast)"
+        def step():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                 return model(x)
     elif framework == "onnxruntime":
         import onnxruntime as ort
@@ -125,15 +141,17 @@ def child(framework: str, batch: int, threads: int, warmup: int, workdir: str) -
         xn = x.numpy()
         def step():
             return sess.run(None, {"x": xn})
-    elif framework == "openvino":
+    elif framework in ("openvino", "openvino-default"):
         import openvino as ov
         path = Path(workdir) / f"swint-b{batch}.onnx"
         if not path.exists():
             torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["logits"], opset_version=17, dynamo=False)
         core = ov.Core()
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", {
-            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": 1})
+        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        if framework == "openvino":            # fp32; openvino-default leaves the precision to OpenVINO
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").replace("'>", "")
         req = compiled.create_infer_request()
         xn = x.numpy()
         def step():
@@ -153,7 +171,7 @@ def child(framework: str, batch: int, threads: int, warmup: int, workdir: str) -
     if not times:
         raise SystemExit("no step was asked for")
     times.sort()
-    print(json.dumps({"framework": framework, "batch": batch, "threads": threads, "load_seconds": load,
+    print(json.dumps({"framework": framework, "precision": precision, "batch": batch, "threads": threads, "load_seconds": load,
                       "per_slice_ms_median": 1000 * times[len(times) // 2], "per_slice_ms_min": 1000 * times[0],
                       "per_slice_ms_all": [1000 * t for t in times], "peak_rss_mb": peak_rss_mb()}))
 
@@ -241,6 +259,10 @@ def main() -> None:
                          "at a time; median and min are over all of them")
     ap.add_argument("--pause", type=float, default=0.2, help="seconds of quiet before each timed batch")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ",".join(PEERS))
+    ap.add_argument("--threads", default=",".join(map(str, THREADS)), help="comma-separated thread counts")
+    ap.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes")
+    ap.add_argument("--precisions", default=",".join(PRECISIONS),
+                    help="the engine's precisions to time (bf16 is left out, saying so, on a CPU without bf16 kernels)")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--child", nargs=4, metavar=("FRAMEWORK", "BATCH", "THREADS", "WORKDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -257,6 +279,8 @@ def main() -> None:
     if not bench.exists():
         raise SystemExit(f"{bench} not found: build it with `swift build -c release --product segment-bench`")
     peers = [p for p in args.peers.split(",") if p]
+    threads = [int(t) for t in args.threads.split(",") if t]
+    batches = [int(b) for b in args.batches.split(",") if b]
     gflop = swin_t_gflop()
     iters = {1: args.iters, 16: max(2, args.iters // 2)}
     results: dict[tuple[str, int, int], dict] = {}
@@ -264,11 +288,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="segment-bench-") as tmp:
         workdir = Path(tmp)
         model_path, model_note = make_model(segment, bench, workdir)
-        sgemm = {t: run_measured([str(bench), "sgemm", "--threads", str(t)], clean_env()) for t in THREADS}
-        for b in BATCHES:
-            for t in THREADS:
-                commands = {"engine": ([str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch",
-                                        str(b), "--warmup", str(args.warmup), "--lockstep"], engine_env(t))}
+        sgemm = {t: run_measured([str(bench), "sgemm", "--threads", str(t)], clean_env()) for t in threads}
+        precisions = [p for p in args.precisions.split(",") if p]
+        if "bf16" in precisions and not engine_supports(bench, model_path, "bf16"):
+            print("engine-bf16: left out, this CPU has no bf16 kernels (AVX512-BF16 or AMX-BF16)", file=sys.stderr)
+            precisions.remove("bf16")
+        for b in batches:
+            for t in threads:
+                commands = {engine_name(p): ([str(bench), "run", "--model", str(model_path), "--threads", str(t), "--batch",
+                                              str(b), "--warmup", str(args.warmup), "--lockstep", "--precision", p],
+                                             engine_env(t)) for p in precisions}
                 for peer in peers:
                     commands[peer] = ([sys.executable, __file__, "--warmup", str(args.warmup),
                                        "--child", peer, str(b), str(t), str(workdir)], clean_env(t))
@@ -280,13 +309,20 @@ def main() -> None:
                           f"{r['per_slice_ms_min']:.1f} min", file=sys.stderr)
         model_mb = model_path.stat().st_size / 2**20
 
-    md = render(results, peers, gflop, sgemm, model_mb, model_note)
+    md = render(results, peers, gflop, sgemm, model_mb, model_note, threads=threads, batches=batches)
     print(md)
     if args.out:
         Path(args.out).write_text(md)
 
 
-def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
+def engine_supports(bench: Path, model: Path, precision: str) -> bool:
+    """Whether segment-bench runs the engine at `precision` on this CPU (one batch of one slice)."""
+    r = subprocess.run([str(bench), "run", "--model", str(model), "--iters", "1", "--warmup", "0", "--precision", precision],
+                       capture_output=True, text=True, env=clean_env(1))
+    return r.returncode == 0
+
+
+def render(results, peers, gflop, sgemm, model_mb, model_note, threads=THREADS, batches=BATCHES) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
@@ -299,8 +335,8 @@ def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
         f"Machine: {cpu}, {os.cpu_count()} logical CPUs. Model file {model_mb:.0f} MB ({model_note}).",
         "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE were removed from the environment of every measured command "
         "(OpenBLAS picks its kernels for this CPU). OpenBLAS sgemm peak (2048^3): "
-        + ", ".join(f"{t} thread{'s' if t > 1 else ''} {sgemm[t]['gflops']:.0f} GFLOP/s" for t in THREADS)
-        + f" ({sgemm[1]['openblas_config']}).",
+        + ", ".join(f"{t} thread{'s' if t > 1 else ''} {sgemm[t]['gflops']:.0f} GFLOP/s" for t in threads)
+        + f" ({sgemm[threads[0]]['openblas_config']}).",
         "",
         f"Per-slice latency in ms (median / min over {max(len(r['per_slice_ms_all']) for r in results.values())} timed "
         "batches per runner at batch 1 and half as many at batch 16; per configuration the engine and its peers are all "
@@ -314,8 +350,8 @@ def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
         "| batch | threads | engine | GFLOP/s | " + " | ".join(f"{p} | ratio" for p in peers) + " |",
         "|---|---|---|---|" + "---|---|" * len(peers),
     ]
-    for b in BATCHES:
-        for t in THREADS:
+    for b in batches:
+        for t in threads:
             e = results.get(("engine", b, t))
             if not e:
                 continue
@@ -329,13 +365,32 @@ def render(results, peers, gflop, sgemm, model_mb, model_note) -> str:
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Peak RSS (MB) of each runner process (batch 1 = one slice at a time; includes loading the model):", "",
               "| batch | threads | engine | " + " | ".join(peers) + " |", "|---|---|---|" + "---|" * len(peers)]
-    for b in BATCHES:
-        for t in THREADS:
+    for b in batches:
+        for t in threads:
             if ("engine", b, t) not in results:
                 continue
             row = [str(b), str(t), f"{results[('engine', b, t)]['peak_rss_mb']:.0f}"]
             row += [f"{results[(p, b, t)]['peak_rss_mb']:.0f}" if (p, b, t) in results else "-" for p in peers]
             lines.append("| " + " | ".join(row) + " |")
+    chosen = sorted({r["precision"] for (n, _, _), r in results.items() if n == "openvino-default"})
+    if chosen:
+        lines += ["", f"OpenVINO's default inference precision on this CPU (openvino-default): {', '.join(chosen)}."]
+    if any(n == "engine-bf16" for (n, _, _) in results):
+        lines += ["", "The engine in bf16 (`--precision bf16`), in the same lockstep runs. Ratio = engine-bf16 / "
+                  "runner median (< 1: bf16 is faster); in brackets the same on minima.", "",
+                  "| batch | threads | kernels | engine-bf16 | vs engine fp32 | vs " + " | vs ".join(peers) + " |",
+                  "|---|---|---|---|---|" + "---|" * len(peers)]
+        for b in batches:
+            for t in threads:
+                e = results.get(("engine-bf16", b, t))
+                if not e:
+                    continue
+                row = [str(b), str(t), e.get("kernels", "?"), f"{e['per_slice_ms_median']:.1f} / {e['per_slice_ms_min']:.1f}"]
+                for n in ["engine"] + peers:
+                    r = results.get((n, b, t))
+                    row.append(f"{e['per_slice_ms_median'] / r['per_slice_ms_median']:.2f} "
+                               f"({e['per_slice_ms_min'] / r['per_slice_ms_min']:.2f})" if r else "-")
+                lines.append("| " + " | ".join(row) + " |")
     e1 = results.get(("engine", 1, 1))
     if e1:
         lines += ["", f"Engine load time (mmap + full validation + checksum + binding, model file {model_mb:.0f} MB): "

@@ -26,16 +26,29 @@ func layerNorm(rows: Int, _ x: UnsafePointer<Float>, ldx: Int, xRows: UnsafePoin
 /// A Linear weight W (N, K) (PyTorch's (out, in)) packed once, at load, for segment's own GEMM
 /// (Sources/SegmentKernels): panels of 32 output columns stored k-major, so no GEMM call ever repacks a weight.
 package struct PackedWeight {
-    package let data: UnsafePointer<Float>   // seg_packed_floats(N, K) floats: ceil(N/32) panels of [K, 32]
+    /// seg_packed_floats(N, K) floats: ceil(N/32) panels of [K, 32]; nil for a weight packed in bf16 only.
+    package let data: UnsafePointer<Float>?
     package let N: Int                       // output features
     package let K: Int                       // input features
+    /// The bf16 form, seg_packed_bf16_elems(N, K) elements: ceil(N/32) panels of [ceil32(K)/2, 32, 2], when the
+    /// engine runs in bf16 (`Precision.bf16`); `linear` then multiplies with it.
+    package let bf16: UnsafePointer<UInt16>?
 
     static func floats(N: Int, K: Int) -> Int { seg_packed_floats(Int32(N), Int32(K)) }
 
     /// Packs `w` (N, K) row-major into `into` (PackedWeight.floats(N:K:) floats).
     init(packing w: UnsafePointer<Float>, N: Int, K: Int, into: UnsafeMutablePointer<Float>) {
         seg_pack_nt(w, Int32(N), Int32(K), Int32(K), into)
-        (data, self.N, self.K) = (UnsafePointer(into), N, K)
+        (data, bf16, self.N, self.K) = (UnsafePointer(into), nil, N, K)
+    }
+
+    static func bf16Elements(N: Int, K: Int) -> Int { seg_packed_bf16_elems(Int32(N), Int32(K)) }
+
+    /// Packs `w` (N, K) row-major, rounded to bf16 (nearest even), into `into` (PackedWeight.bf16Elements(N:K:)
+    /// elements); the weight then has no fp32 form.
+    init(packingBF16 w: UnsafePointer<Float>, N: Int, K: Int, into: UnsafeMutablePointer<UInt16>) {
+        seg_pack_nt_bf16(w, Int32(N), Int32(K), Int32(K), into)
+        (data, bf16, self.N, self.K) = (nil, UnsafePointer(into), N, K)
     }
 }
 
@@ -69,7 +82,12 @@ func linear(_ x: UnsafePointer<Float>, ldx: Int, M: Int, K: Int? = nil, k0: Int 
     case .biasGELU(let b): (bias, gelu) = (b, 1)
     }
     func columns(_ n0: Int, _ n1: Int) {
-        seg_gemm_packed_rows(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data, Int32(W.K), Int32(k0),
+        if let b = W.bf16 {
+            seg_gemm_bf16_rows(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), b, Int32(W.K), Int32(k0),
+                               out, Int32(ldo), outRows, bias, accumulate ? 1 : 0, gelu)
+            return
+        }
+        seg_gemm_packed_rows(Int32(M), Int32(n0), Int32(n1), Int32(K), x, Int32(ldx), W.data!, Int32(W.K), Int32(k0),
                              out, Int32(ldo), outRows, bias, accumulate ? 1 : 0, gelu)
     }
     if let pool, pool.threads > 1, N >= 32 * pool.threads {

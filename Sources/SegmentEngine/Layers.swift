@@ -17,8 +17,8 @@ package struct Pass {
 }
 
 /// Per-thread scratch memory, allocated once by the engine: `threads` disjoint regions of `perThread` floats, each
-/// the attention work memory (`scoreFloats`: (N, N) scores and the packed k and v of one head) followed by the
-/// tile memory of the modules.
+/// the attention work memory (`scoreFloats`: (N, N) scores and the packed k and v of one head, fp32 or bf16)
+/// followed by the tile memory of the modules.
 struct Scratch {
     let base: UnsafeMutablePointer<Float>
     let perThread: Int
@@ -197,8 +197,13 @@ package struct SwinTransformerBlock {
                 let q = big + wl * N * 3 * C + h * d
                 let wImage = (w0 + wl) % nW
                 let m: UnsafePointer<Float>? = (mask != nil && masked[wImage]) ? mask! + wImage * N * N : nil
-                seg_window_attention(Int32(N), Int32(d), q, q + C, q + 2 * C, Int32(3 * C), w.bias + h * N * N, m,
-                                     xn + wl * N * C + h * d, Int32(C), work)
+                if w.qkvW.bf16 != nil {                   // a bf16 engine: both products in bf16 too
+                    seg_window_attention_bf16(Int32(N), Int32(d), q, q + C, q + 2 * C, Int32(3 * C), w.bias + h * N * N,
+                                              m, xn + wl * N * C + h * d, Int32(C), work)
+                } else {
+                    seg_window_attention(Int32(N), Int32(d), q, q + C, q + 2 * C, Int32(3 * C), w.bias + h * N * N, m,
+                                         xn + wl * N * C + h * d, Int32(C), work)
+                }
             }
             let pairs = n / N * heads                     // (window, head) pairs of the tile
             if let inner {

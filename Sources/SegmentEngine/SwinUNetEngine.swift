@@ -29,6 +29,8 @@ public final class SwinUNetEngine {
     public let threads: Int
     /// Slices per internal pass; larger batches are processed in passes of this many.
     public let maxBatch: Int
+    /// The arithmetic precision it runs: fp32 or bf16 (resolved from the request, never auto).
+    public let precision: Precision
 
     // The modules, named and indexed as SwinTransformerSys's (L = config.numLayers).
     package let patchEmbed: PatchEmbed              // patch_embed
@@ -53,8 +55,10 @@ public final class SwinUNetEngine {
 
     /// An engine for an open (validated) model file: its tensors, f16/bf16 widened exactly to f32, are copied
     /// straight from the mapping into the engine's arena, so the model file may be closed afterwards.
-    public convenience init(model: ModelFile, threads: Int, maxBatch: Int) throws {
-        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path) { spec, out in
+    /// `precision`: see `Precision.resolved()` (bf16 on a CPU without bf16 kernels throws).
+    public convenience init(model: ModelFile, threads: Int, maxBatch: Int, precision: Precision = .fp32) throws {
+        try self.init(config: model.metadata.config, threads: threads, maxBatch: maxBatch, source: model.path,
+                      precision: precision) { spec, out in
             guard let info = model.tensor(spec.name), info.count == out.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(model.path): tensor '\(spec.name)' is missing or not of shape \(spec.shape). Re-convert the checkpoint with `segment convert`.")
             }
@@ -65,8 +69,10 @@ public final class SwinUNetEngine {
     /// The designated initialiser: `fill(spec, out)` writes tensor `spec`'s f32 values into `out` (spec.count floats,
     /// in the engine's weight arena).
     init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String, blockSplitRows: Int = minRowsPerThread,
-         fill: (TensorSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
+         precision: Precision = .fp32, fill: (TensorSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
         self.blockSplitRows = blockSplitRows
+        self.precision = try precision.resolved()
+        let bf16 = self.precision == .bf16
         let problems = config.problems()
         guard problems.isEmpty else {
             throw EngineError(kind: .invalidConfiguration, message: "\(source): invalid Swin-UNet configuration: "
@@ -94,9 +100,15 @@ public final class SwinUNetEngine {
         func packedShape(_ spec: TensorSpec) -> (N: Int, K: Int)? {
             Self.isGEMMWeight(spec.name) ? (spec.shape[0], spec.count / spec.shape[0]) : nil
         }
-        let arena = allocate(specs.reduce(0) { total, spec in
-            total + (packedShape(spec).map { PackedWeight.floats(N: $0.N, K: $0.K) } ?? spec.count)
-        })
+        // bf16: every GEMM weight but the output head's x4 expand (the head stays fp32, as LayerNorm, softmax, GELU)
+        // is stored in bf16 only.
+        func inBF16(_ spec: TensorSpec) -> Bool { bf16 && spec.name != "up.expand.weight" }
+        // Floats of arena a tensor takes: its packed form (a bf16 one in whole 64-byte lines), else its values.
+        func arenaFloats(_ spec: TensorSpec) -> Int {
+            guard let (N, K) = packedShape(spec) else { return spec.count }
+            return inBF16(spec) ? (PackedWeight.bf16Elements(N: N, K: K) / 2 + 15) & ~15 : PackedWeight.floats(N: N, K: K)
+        }
+        let arena = allocate(specs.reduce(0) { $0 + arenaFloats($1) })
         let staging = UnsafeMutableBufferPointer<Float>.allocate(capacity: specs.map(\.count).max() ?? 1)
         defer { staging.deallocate() }
         var w = Weights()
@@ -109,8 +121,14 @@ public final class SwinUNetEngine {
                     let ordered = headOrder(raw.baseAddress!, E: config.embedDim, P: config.patchSize)
                     _ = raw.update(from: ordered)
                 }
-                w.packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
-                offset += PackedWeight.floats(N: N, K: K)
+                if inBF16(spec) {
+                    let storage = UnsafeMutableRawPointer(arena + offset)
+                        .bindMemory(to: UInt16.self, capacity: PackedWeight.bf16Elements(N: N, K: K))
+                    w.packed[spec.name] = PackedWeight(packingBF16: raw.baseAddress!, N: N, K: K, into: storage)
+                } else {
+                    w.packed[spec.name] = PackedWeight(packing: raw.baseAddress!, N: N, K: K, into: arena + offset)
+                }
+                offset += arenaFloats(spec)
             } else {
                 try fill(spec, UnsafeMutableBufferPointer(start: arena + offset, count: spec.count))
                 w.raw[spec.name] = UnsafePointer(arena + offset)
@@ -153,7 +171,10 @@ public final class SwinUNetEngine {
         expanded = allocate(mapFloats)
 
         // Scratch per thread: attention scores, then the largest tile any module asks for.
-        let scores = geo.map { seg_attention_work_floats(Int32($0.tokensPerWindow), Int32($0.headDim)) }.max()!
+        let scores = geo.map {
+            let (N, d) = (Int32($0.tokensPerWindow), Int32($0.headDim))
+            return bf16 ? seg_attention_bf16_work_floats(N, d) : seg_attention_work_floats(N, d)
+        }.max()!
         let rows = maxRowTile(rowTile, threads: threads)
         var tile = rows * config.inChans * config.patchSize * config.patchSize
         for g in geo {

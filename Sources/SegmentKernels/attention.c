@@ -67,33 +67,6 @@ AVX512 static void softmax_rows_512(float *S, int N) {
 #endif
 
 #if defined(__x86_64__)
-/// r[i][j] -> r[j][i] for a 16 x 16 block in 16 zmm: unpacks within 128-bit lanes, then 64-bit and 128-bit
-/// shuffles (64 shuffles, no memory round trip).
-AVX512 static inline __attribute__((always_inline)) void transpose16x16(__m512 r[16]) {
-    __m512 t[16], u[16];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 8; i++) {                   // t[2i], t[2i+1]: rows 2i, 2i+1 interleaved (columns 0,1 | 2,3 per lane)
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma clang loop unroll(full)
-    for (int g = 0; g < 4; g++) {                   // u[4g + c], 128-bit lane L: rows 4g .. 4g+3 of column 4L + c
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-#pragma clang loop unroll(full)
-    for (int c = 0; c < 4; c++) {                   // column 4L + c = lane L of u[c], u[4+c], u[8+c], u[12+c]
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-        __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-        r[8 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-        r[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-    }
-}
-
 // MR query rows i0 .. i0+MR-1 of one pair (MR, NV compile-time): scores in registers, softmax, P v.
 AVX512 static inline __attribute__((always_inline))
 void attention_rows_512(const int MR, const int NV, int i0, int N, int d, const float *q, const float *v, int ld,

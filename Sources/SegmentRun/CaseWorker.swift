@@ -241,7 +241,8 @@ public enum CaseWorker {
         let relay = Relay(channel: channel)
         do {
             let model = try ModelFile.open(setup.model)
-            let engine = try SwinUNetEngine(model: model, threads: setup.options.threads, maxBatch: setup.options.batch)
+            let engine = try SwinUNetEngine(model: model, threads: setup.options.threads, maxBatch: setup.options.batch,
+                                            precision: setup.options.precision)
             segmenter = Segmenter(metadata: model.metadata, engine: engine, options: setup.options, progress: relay,
                                   model: ((setup.model as NSString).lastPathComponent, model.checksum))
         } catch {

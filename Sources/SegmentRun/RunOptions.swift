@@ -1,5 +1,6 @@
 // Everything a run is told, as the command line gives it (RunCommand maps flags onto this; tests build it directly).
 import Foundation
+import SegmentEngine
 import SegmentCases
 import SegmentCore
 import SegmentImaging
@@ -42,6 +43,8 @@ public struct RunOptions: Sendable, Codable {
     public var model: String?
     public var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, RunOptions.maxThreads)
     public var batch: Int = 4
+    /// --precision: fp32 (the default), bf16 or auto (SegmentEngine.Precision).
+    public var precision: Precision = .fp32
     /// The memory one case may use for its image and outputs (--memory-limit).
     public var memoryLimit: MemoryBudget = .machineDefault
     /// Segment the cases in this process rather than in a worker process (--in-process: for debuggers and
@@ -83,6 +86,7 @@ public struct RunOptions: Sendable, Codable {
             throw RunError.usage("--batch \(batch) is not in 1...\(Self.maxBatch) (slices per network call; 4 to 16 is fastest on a CPU).")
         }
         if let v = volume, v < 0 { throw RunError.usage("--volume \(v) must be 0 or more (volumes are numbered from 0).") }
+        do { _ = try precision.resolved() } catch let e as EngineError { throw RunError.usage(e.message) }
     }
 
     /// Bounds of --threads and --batch: the engine's buffers grow with both (docs/RELIABILITY.md, "Limits").
@@ -100,6 +104,10 @@ public struct RunOptions: Sendable, Codable {
         OptionsRecord(threads: threads, batch: batch, probabilities: probabilities, overlay: overlay,
                       overlaySlices: overlay == nil ? nil : overlaySlices.description, continueRun: continueRun,
                       overwrite: overwrite, shard: shard?.description, volume: volume, pngValues: pngValues?.rawValue,
-                      isicNames: isicNames, reference: reference, memoryLimitBytes: memoryLimit.bytes)
+                      isicNames: isicNames, reference: reference, memoryLimitBytes: memoryLimit.bytes,
+                      precision: resolvedPrecision.rawValue, kernels: resolvedPrecision.kernels)
     }
+
+    /// The precision the engine runs (validate() has checked that the request resolves).
+    var resolvedPrecision: Precision { (try? precision.resolved()) ?? .fp32 }
 }

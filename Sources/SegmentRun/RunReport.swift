@@ -180,9 +180,13 @@ public struct OptionsRecord: Codable, Equatable, Sendable {
     public var reference: String?
     /// --memory-limit in bytes (absent in reports of versions before it existed).
     public var memoryLimitBytes: Int?
+    /// The engine's arithmetic precision, fp32 or bf16 (--precision resolved on this CPU; absent in reports of
+    /// versions before it existed: fp32), and the kernels that ran it (avx512, avx2, portable-c, avx512-bf16, amx-bf16).
+    public var precision: String?
+    public var kernels: String?
 
     enum CodingKeys: String, CodingKey {
-        case threads, batch, probabilities, overlay, overwrite, shard, volume, reference
+        case threads, batch, probabilities, overlay, overwrite, shard, volume, reference, precision, kernels
         case memoryLimitBytes = "memory_limit_bytes"
         case overlaySlices = "overlay_slices", continueRun = "continue", pngValues = "png_values", isicNames = "isic_names"
     }

@@ -66,7 +66,7 @@ public enum Runner {
                                     sweep: { CleanupGuard.sweep(CleanupGuard.Spec(pid: AtomicFile.runID, folders: folders)) })
             segment = workers!.segment
         } else {
-            let engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch)
+            let engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch, precision: o.precision)
             segment = Segmenter(metadata: metadata, engine: engine, options: o, progress: progress,
                                 model: ((modelPath as NSString).lastPathComponent, model.checksum)).segment
         }

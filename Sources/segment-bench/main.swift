@@ -1,6 +1,7 @@
 // segment-bench: the engine's benchmark driver (bench/engine_bench.py). Never a test: it only measures.
 //   segment-bench make-model --out M.segm [--dtype f32] [--seed 1]    a Swin-T model file of random weights
-//   segment-bench run --model M.segm --threads T --batch B [--warmup 2] [--iters 10]   latency, load time (JSON)
+//   segment-bench run --model M.segm --threads T --batch B [--warmup 2] [--iters 10] [--precision fp32|bf16|auto]
+//                                                                          latency, load time (JSON)
 //   segment-bench sgemm --threads T [--size 2048]                          the machine's OpenBLAS sgemm GFLOP/s (JSON)
 import ArgumentParser
 import CBLAS
@@ -79,18 +80,20 @@ struct Run: ParsableCommand {
     @Option var batch: Int = 1
     @Option var warmup: Int = 2
     @Option var iters: Int = 10
+    @Option(help: "fp32, bf16 or auto (as segment run --precision).") var precision: String = "fp32"
     @Flag(help: "After the warm-up print {\"ready\": true}, then time one batch per line read from standard input, printing its per-slice ms, until end of input (--iters is not used); then the summary.")
     var lockstep = false
 
     func validate() throws {
         guard threads >= 1, batch >= 1, iters >= 1, warmup >= 0 else { throw ValidationError("threads, batch and iters must be >= 1") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32, bf16 or auto, not \(precision)") }
     }
 
     func run() throws {
         let t0 = now()
         let file = try ModelFile.open(model)
         let t1 = now()
-        let engine = try SwinUNetEngine(model: file, threads: threads, maxBatch: batch)
+        let engine = try SwinUNetEngine(model: file, threads: threads, maxBatch: batch, precision: Precision(rawValue: precision)!)
         let t2 = now()
         let cfg = engine.config, plane = cfg.imgSize * cfg.imgSize
         var state: UInt32 = 12345
@@ -126,6 +129,7 @@ struct Run: ParsableCommand {
         }
         times.sort(); cpus.sort()
         printJSON(["model": model, "threads": threads, "batch": batch, "iters": times.count, "warmup": warmup,
+                   "precision": engine.precision.rawValue, "kernels": engine.precision.kernels,
                    "open_seconds": t1 - t0, "load_seconds": t2 - t0,
                    "per_slice_ms_median": times[times.count / 2] * 1000, "per_slice_ms_min": times[0] * 1000, "cpu_ms_per_slice_median": cpus[cpus.count / 2] * 1000, "cpu_ms_per_slice_min": cpus[0] * 1000,
                    "per_slice_ms_all": times.map { $0 * 1000 }, "peak_rss_mb": peakRSSMB(), "label_checksum": labels.reduce(0) { $0 &+ Int($1) }])

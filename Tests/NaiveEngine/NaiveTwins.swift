@@ -7,8 +7,9 @@ import SegmentFormat
 import SegmentKernels
 
 extension PackedWeight {
-    /// W [N, K] row-major again: the inverse of the engine's packing (panels of SEG_NR columns stored k-major).
+    /// W [N, K] row-major again: the inverse of the engine's fp32 packing (panels of SEG_NR columns stored k-major).
     package func unpacked() -> [Float] {
+        guard let data else { preconditionFailure("unpacked(): a weight packed in bf16 only has no fp32 form") }
         var w = [Float](repeating: 0, count: N * K)
         let nr = Int(SEG_NR)
         for n in 0..<N { for k in 0..<K { w[n * K + k] = data[(n / nr) * nr * K + k * nr + n % nr] } }

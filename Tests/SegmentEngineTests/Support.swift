@@ -48,8 +48,8 @@ struct EngineCase {
         io = try SafeTensors(TestSupport.fixture("engine/\(name)/io.safetensors"))
     }
 
-    func engine(threads: Int, maxBatch: Int? = nil) throws -> SwinUNetEngine {
-        try SwinUNetEngine(config: config, threads: threads, maxBatch: maxBatch ?? batch, source: name) { n in
+    func engine(threads: Int, maxBatch: Int? = nil, precision: Precision = .fp32) throws -> SwinUNetEngine {
+        try SwinUNetEngine(config: config, threads: threads, maxBatch: maxBatch ?? batch, source: name, precision: precision) { n in
             guard let t = weights.tensors[n] else { throw CocoaError(.fileReadCorruptFile) }
             return t.values
         }
@@ -68,9 +68,9 @@ struct EngineCase {
 extension SwinUNetEngine {
     /// Binds `weights(name)` for every tensor of `config.expectedTensors()` (f32 values in PyTorch order), checks
     /// their sizes, and preallocates. `source` names the model in errors.
-    convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String,
+    convenience init(config: SwinUNetConfig, threads: Int, maxBatch: Int, source: String, precision: Precision = .fp32,
                      weights: (String) throws -> [Float]) throws {
-        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source) { spec, out in
+        try self.init(config: config, threads: threads, maxBatch: maxBatch, source: source, precision: precision) { spec, out in
             let values = try weights(spec.name)
             guard values.count == spec.count else {
                 throw EngineError(kind: .wrongTensor, message: "\(source): tensor '\(spec.name)' has \(values.count) values, expected \(spec.count) (shape \(spec.shape)). Re-convert the checkpoint with `segment convert`.")

@@ -69,3 +69,22 @@ def test_swin_t_flop_count_matches_pytorchs_counter():
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(torch.rand(1, 3, 224, 224))
     assert abs(engine_bench.swin_t_gflop() - counter.get_total_flops() / 1e9) < 1e-3
+
+
+def test_render_names_openvinos_precision_and_the_bf16_ratios():
+    """The bf16 table: engine-bf16's kernels and its median (min) ratio to each runner of the same configuration,
+    computed from the summaries; OpenVINO's default precision as its runner reported it."""
+    def summary(median, low, **extra):
+        return dict({"per_slice_ms_median": median, "per_slice_ms_min": low, "per_slice_ms_all": [low, median],
+                     "peak_rss_mb": 100.0, "load_seconds": 0.1, "open_seconds": 0.01}, **extra)
+    results = {("engine", 1, 2): summary(50.0, 40.0), ("engine-bf16", 1, 2): summary(40.0, 30.0, kernels="avx512-bf16"),
+               ("openvino-default", 1, 2): summary(80.0, 60.0, precision="bfloat16"),
+               ("pytorch-bf16", 1, 2): summary(100.0, 75.0, precision="bf16 (torch.autocast)")}
+    sgemm = {2: {"gflops": 100.0, "openblas_config": "test"}}
+    md = engine_bench.render(results, ["pytorch-bf16", "openvino-default"], 12.22, sgemm, 105.0, "test",
+                             threads=[2], batches=[1])
+    assert "OpenVINO's default inference precision on this CPU (openvino-default): bfloat16." in md
+    row = next(l for l in md.splitlines() if l.startswith("| 1 | 2 | avx512-bf16 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # engine-bf16 40 / 30 against engine 50 / 40, pytorch-bf16 100 / 75, openvino-default 80 / 60
+    assert cells[3:] == ["40.0 / 30.0", "0.80 (0.75)", "0.40 (0.40)", "0.50 (0.50)"]

@@ -6,6 +6,7 @@
 #ifndef SEGMENT_KERNELS_H
 #define SEGMENT_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /// Output columns per packed panel.
 #define SEG_NR 32
@@ -103,5 +104,57 @@ void seg_fp_restore(unsigned state);
 /// above what the CPU supports gives the best it does.
 int seg_kernel_isa(void);
 void seg_kernel_select(int isa);
+
+// ---- bf16 (bf16.c): bf16 operands, fp32 accumulation --------------------------------------------------------------
+// The activations stay fp32 in memory and are rounded to bf16 (round to nearest even, as PyTorch and ml_dtypes) as
+// they enter a product; the weights are rounded once, when packed. Paths: AMX-BF16 tiles, AVX512-BF16 (vdpbf16ps),
+// chosen at run time; the naive twins (plain C, double sums) run where neither exists.
+
+/// Which bf16 kernels run: 2 = AMX-BF16 (GEMM; attention on AVX512-BF16), 1 = AVX512-BF16, 0 = none (the naive
+/// twins; the engine then refuses bf16). seg_bf16_select(-1) picks the best the CPU and OS support; a lesser value
+/// forces it (tests); a value above what is supported gives the best.
+int seg_bf16_isa(void);
+void seg_bf16_select(int isa);
+
+/// x rounded to the nearest bf16, ties to even (NaN stays NaN, quieted); and back (exact).
+uint16_t seg_bf16_round(float x);
+float seg_bf16_to_f32(uint16_t h);
+/// n floats rounded as seg_bf16_round; with AVX512-BF16 by vcvtne2ps2bf16, which also reads denormal inputs as 0.
+void seg_f32_to_bf16(const float *x, uint16_t *y, size_t n);
+/// The naive twin of seg_f32_to_bf16: seg_bf16_round on each value.
+void seg_f32_to_bf16_ref(const float *x, uint16_t *y, size_t n);
+
+/// bf16 elements of the packed form of a (N, K) weight: ceil(N / 32) panels of Kr * 32, Kr = K rounded up to 32.
+size_t seg_packed_bf16_elems(int N, int K);
+/// Packs W (N, K; row stride ldw) rounded to bf16: P[p*32*Kr + (k/2)*64 + j*2 + k%2] = W[p*32 + j, k]; zero past
+/// N and K.
+void seg_pack_nt_bf16(const float *W, int N, int K, int ldw, uint16_t *P);
+/// Packs B (K, N; row stride ldb) into the same layout: element (k, j) of panel p = B[k, p*32 + j].
+void seg_pack_nn_bf16(const float *B, int K, int N, int ldb, uint16_t *P);
+
+/// seg_gemm_packed_rows with the weight packed by seg_pack_*_bf16 (depth Kp) and A rounded to bf16 as it is read:
+/// C[rows, n0:n1] = (accumulate ? C : 0) + bias + bf16(A) . B[k0:k0+K] (fp32 sums), then GELU if gelu. k0 even;
+/// n0 a multiple of 32. Any split of rows or columns gives identical bits.
+void seg_gemm_bf16_rows(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp, int k0,
+                        float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
+/// The AMX kernel of seg_gemm_bf16_rows with its tile instructions carried out in plain C on tiles in memory (their
+/// documented semantics), for testing its schedule, layouts and epilogue on CPUs without AMX. Needs AVX512-BF16
+/// (the epilogue and the rounding); k0 a multiple of 32 and n0 of 32 as the AMX path. Returns 0 (nothing done)
+/// where it cannot run, 1 otherwise. Slow: for tests only.
+int seg_gemm_bf16_amx_emulated(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp,
+                               int k0, float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
+/// The naive twin of seg_gemm_bf16_rows (triple loop, exact bf16 products summed in double, libm erf).
+void seg_gemm_bf16_rows_ref(int M, int n0, int n1, int K, const float *A, int lda, const uint16_t *P, int Kp, int k0,
+                            float *C, int ldc, const int *crow, const float *bias, int accumulate, int gelu);
+
+/// Floats of work memory seg_window_attention_bf16 needs for N tokens and head dimension d.
+size_t seg_attention_bf16_work_floats(int N, int d);
+/// seg_window_attention with both products in bf16: q, k rounded to bf16 for the scores (fp32 sums), the softmax
+/// in fp32, the probabilities and v rounded to bf16 for P v (fp32 sums).
+void seg_window_attention_bf16(int N, int d, const float *q, const float *k, const float *v, int ld, const float *bias,
+                               const float *mask, float *out, int ldo, float *work);
+/// The naive twin: the same roundings (q, k, v, the probabilities), double sums, libm exp.
+void seg_window_attention_bf16_ref(int N, int d, const float *q, const float *k, const float *v, int ld,
+                                   const float *bias, const float *mask, float *out, int ldo);
 
 #endif

@@ -207,7 +207,8 @@ static-bin: | sys-deps
 
 install: man
 	install -d "$(ROOT)"/bin "$(ROOT)"/share/segment/models "$(ROOT)"/share/man/man1 \
-	  "$(ROOT)"/share/doc/segment/docs "$(ROOT)"/share/doc/segment/examples/slurm
+	  "$(ROOT)"/share/doc/segment/docs "$(ROOT)"/share/doc/segment/examples/slurm \
+	  "$(ROOT)"/share/doc/segment/examples/pacs
 	install -m 755 $(INSTALL_BIN) "$(ROOT)"/bin/segment
 	install -m 644 models/swin-unet-lits-advmim.segm models/swin-unet-lits-advmim.md "$(ROOT)"/share/segment/models/
 	install -m 644 $(MAN_DIR)/segment*.1 "$(ROOT)"/share/man/man1/
@@ -217,6 +218,7 @@ install: man
 	install -m 755 examples/*.sh "$(ROOT)"/share/doc/segment/examples/
 	install -m 644 examples/slurm/*.md "$(ROOT)"/share/doc/segment/examples/slurm/
 	install -m 755 examples/slurm/*.sh examples/slurm/*.sbatch "$(ROOT)"/share/doc/segment/examples/slurm/
+	install -m 755 examples/pacs/*.sh "$(ROOT)"/share/doc/segment/examples/pacs/
 
 # Man pages go by the names segment's subcommands give them (segment.1, segment.run.1, ...), so uninstalling needs no
 # build. share/segment and share/doc/segment are segment's own; the shared folders (bin, share/man/man1, ...) are

@@ -129,6 +129,11 @@ extern "C" int sdcm_number(const sdcm_file *file, sdcm_tag tag, unsigned index, 
     return numberOf(element(file, tag), index, out);
 }
 
+extern "C" int sdcm_has(const sdcm_file *file, sdcm_tag tag) {
+    DcmFileFormat &f = const_cast<DcmFileFormat &>(file->format);
+    return f.getDataset()->tagExists(key(tag), OFFalse) ? 1 : 0;
+}
+
 extern "C" int sdcm_value_count(const sdcm_file *file, sdcm_tag tag) {
     DcmElement *e = element(file, tag);
     return e == nullptr || e->getLength() == 0 ? 0 : int(e->getVM());

@@ -32,6 +32,8 @@ public enum Tag {
     public static let spacingBetweenSlices: UInt32 = 0x0018_0088
     public static let pixelData: UInt32 = 0x7FE0_0010
     // Functional group macros of multi-frame objects, and their attributes.
+    public static let perFrameFunctionalGroupsSequence: UInt32 = 0x5200_9230
+    public static let sharedFunctionalGroupsSequence: UInt32 = 0x5200_9229
     public static let planePositionSequence: UInt32 = 0x0020_9113
     public static let planeOrientationSequence: UInt32 = 0x0020_9116
     public static let pixelMeasuresSequence: UInt32 = 0x0028_9110
@@ -87,6 +89,14 @@ public final class DICOMFile {
             out.append(v)
         }
         return out
+    }
+
+    /// True when the dataset has PixelData.
+    public var hasPixelData: Bool { sdcm_has(handle, Tag.pixelData) != 0 }
+
+    /// True for a multi-frame object whose geometry is in functional groups (enhanced CT/MR and their kin).
+    public var hasFunctionalGroups: Bool {
+        sdcm_has(handle, Tag.perFrameFunctionalGroupsSequence) != 0 || sdcm_has(handle, Tag.sharedFunctionalGroupsSequence) != 0
     }
 
     /// The stored values of all frames (`count` = Rows * Columns * frames), BitsStored and signedness applied.

@@ -8,6 +8,7 @@
 import Foundation
 import SegmentCases
 import SegmentCore
+import SegmentDICOM
 import SegmentEngine
 import SegmentFormat
 import SegmentImaging
@@ -42,20 +43,38 @@ final class Segmenter {
     /// Segments `c` and writes its outputs; with a reference, returns the case's scores. Throws the case's error
     /// (a SegmentError for every user-facing failure).
     func segment(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        switch c.kind {
-        case .nifti: return try segmentVolume(c, into: &record)
-        case .png, .jpeg: return try segmentPicture(c, into: &record)
+        switch c.source {
+        case .image(let f) where f.kind == .nifti:
+            // The whole case's memory from the header, before the voxels are read (docs/RELIABILITY.md, "Limits").
+            let declared = try NIfTIHeader.read(c.input)
+            try options.memoryLimit.check(checkedProduct([declared.voxelCount, declared.datatype.size + bytesPerOutputVoxel]),
+                                          path: c.input, what: "segmenting its \(declared.shape.map(String.init).joined(separator: " x ")) voxels")
+            let volume = try NIfTIVolume.read(c.input, volume: options.volume, budget: options.memoryLimit)
+            return try segmentVolume(c, volume, into: &record)
+        case .image:
+            return try segmentPicture(c, into: &record)
+        case .series(let series):
+            return try segmentSeries(c, series, into: &record)
         }
     }
 
-    // MARK: NIfTI volumes
+    // MARK: DICOM series
 
-    private func segmentVolume(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        // The whole case's memory from the header, before the voxels are read (docs/RELIABILITY.md, "Limits").
-        let declared = try NIfTIHeader.read(c.input)
-        try options.memoryLimit.check(checkedProduct([declared.voxelCount, declared.datatype.size + bytesPerOutputVoxel]),
-                                      path: c.input, what: "segmenting its \(declared.shape.map(String.init).joined(separator: " x ")) voxels")
-        let volume = try NIfTIVolume.read(c.input, volume: options.volume, budget: options.memoryLimit)
+    /// A series is assembled into the volume a NIfTI file of it would hold, then segmented as one.
+    private func segmentSeries(_ c: RunCase, _ series: DICOMSeries, into record: inout CaseRecord) throws -> CaseScore? {
+        if options.volume != nil { throw RunError.usage("--volume picks a volume of a 4D NIfTI; \(c.input) is a DICOM series.") }
+        let first = series.frames[0]
+        // The case's memory before any pixel data is read: the decoded values (4 bytes), the volume (up to 4) and the outputs.
+        try options.memoryLimit.check(checkedProduct([first.rows, first.columns, series.frames.count, 8 + bytesPerOutputVoxel]),
+                                      path: c.input, what: "segmenting series \(series.seriesInstanceUID): \(first.columns) x \(first.rows) x \(series.frames.count) voxels")
+        record.series = SeriesRecord(series)
+        let assembled = try SeriesAssembly.assemble(series, budget: options.memoryLimit)
+        return try segmentVolume(c, assembled.volume, into: &record)
+    }
+
+    // MARK: volumes (NIfTI files and DICOM series)
+
+    private func segmentVolume(_ c: RunCase, _ volume: NIfTIVolume, into record: inout CaseRecord) throws -> CaseScore? {
         let header = volume.header
         // The reference first: a wrong one fails the case before any work. A volume of one slice is a 2D image.
         let reference = try readReference(c, shape: header.shape[2] == 1 ? Array(header.shape.prefix(2)) : header.shape,

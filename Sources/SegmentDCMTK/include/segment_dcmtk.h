@@ -40,6 +40,9 @@ int sdcm_string(const sdcm_file *file, sdcm_tag tag, char *out, size_t outlen);
 /// Value `index` of a numeric attribute (US, SS, UL, SL, IS, DS, FL, FD) as a double.
 int sdcm_number(const sdcm_file *file, sdcm_tag tag, unsigned index, double *out);
 
+/// 1 when the dataset holds attribute `tag` at its top level (even empty, even a sequence or pixel data), else 0.
+int sdcm_has(const sdcm_file *file, sdcm_tag tag);
+
 /// Number of values of an attribute (0 when absent).
 int sdcm_value_count(const sdcm_file *file, sdcm_tag tag);
 

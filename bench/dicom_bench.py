@@ -119,16 +119,18 @@ def main() -> None:
           f"{os.cpu_count()} cores shared with other jobs. Made by `make bench` (bench/dicom_bench.py; inputs "
           f"written in {made:.0f} s, not counted).")
     print()
-    print("| input | median wall time | min | median / .nii.gz |")
-    print("|---|---|---|---|")
+    raw = statistics.median(times["NIfTI .nii"])
+    print("| input | median wall time | min | median / .nii.gz median | median / .nii median |")
+    print("|---|---|---|---|---|")
     for name, ts in times.items():
-        ratio = statistics.median(ts) / base
-        print(f"| {name} | {statistics.median(ts):.2f} s | {min(ts):.2f} s | {ratio:.3f} |")
-    worst = statistics.median(times["DICOM series (300 files)"]) / base
+        med = statistics.median(ts)
+        print(f"| {name} | {med:.2f} s | {min(ts):.2f} s | {med / base:.3f} | {med / raw:.3f} |")
+    series = statistics.median(times["DICOM series (300 files)"])
     print()
-    verdict = "meets" if worst <= TARGET else "misses"
-    print(f"The uncompressed series costs {100 * (worst - 1):+.1f} % against the .nii.gz path: it {verdict} the "
-          f"target of at most +{100 * (TARGET - 1):.0f} %.")
+    for what, ref in ((".nii.gz (gzip, as dcm2niix -z y writes)", base), (".nii (uncompressed)", raw)):
+        verdict = "meets" if series / ref <= TARGET else "misses"
+        print(f"- Against the {what} path the uncompressed series costs {100 * (series / ref - 1):+.1f} %: it "
+              f"{verdict} the target of at most +{100 * (TARGET - 1):.0f} %.")
 
 
 if __name__ == "__main__":

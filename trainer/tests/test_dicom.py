@@ -228,13 +228,19 @@ def test_study_folder_gives_one_case_per_series(study, tmp_path, masks):
     assert report.get("summary", {}).get("ok", 3) == 3, report.get("summary")
 
 
-def test_study_folder_series_option_picks_one(study, tmp_path):
+def test_study_folder_series_option_picks_one(study, tmp_path, masks):
+    """--series UID segments that series alone: into an existing OUTDIR as OUTDIR/<UID>.nii.gz, or into a file -o."""
     m = manifest()
     u = m["lits117/coronal"]["series_uid"]
     out = tmp_path / "out"
+    out.mkdir()
     r = segment(study, "-o", f"{out}/", "--series", u)
     assert r.returncode == 0, r.stderr
     assert [p.name for p in out.iterdir()] == [f"{u}.nii.gz"]
+    assert_same_world(out / f"{u}.nii.gz", masks(DICOM / "lits117" / "coronal"), "--series coronal")
+    r = segment(study, "-o", tmp_path / "one.nii.gz", "--series", u)
+    assert r.returncode == 0, r.stderr
+    assert_same_world(tmp_path / "one.nii.gz", out / f"{u}.nii.gz", "--series into a file")
 
 
 def test_study_folder_unknown_series_is_a_usage_error(study, tmp_path):

@@ -220,12 +220,16 @@ def test_study_folder_gives_one_case_per_series(study, tmp_path, masks):
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{u}.nii.gz" for u in uids)
     for u, v in uids.items():
         assert_same_world(out / f"{u}.nii.gz", masks(DICOM / "lits117" / v), f"study case {v}")
-    text = (tmp_path / "run.json").read_text()
-    report = json.loads(text)
+    report = json.loads((tmp_path / "run.json").read_text())
+    assert report["summary"]["ok"] == 3, report["summary"]
+    cases = {c["name"]: c for c in report["cases"]}
+    assert sorted(cases) == sorted(uids)
     for u, v in uids.items():
-        assert u in text and f"LiTS-117 {v}" in text, f"run.json does not name series {u} ({v})"
-    assert '128' in text
-    assert report.get("summary", {}).get("ok", 3) == 3, report.get("summary")
+        geo = series_geometry(DICOM / "lits117" / v)          # pydicom's reading of the same files
+        s = cases[u]["series"]
+        assert (s["series_instance_uid"], s["study_instance_uid"], s["frame_of_reference_uid"]) == \
+            (u, geo["study_uid"], geo["frame_of_reference"]), s
+        assert s["description"] == f"LiTS-117 {v}" and s["files"] == 128, s
 
 
 def test_study_folder_series_option_picks_one(study, tmp_path, masks):

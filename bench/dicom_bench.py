@@ -4,8 +4,8 @@ the NIfTI of the same grid; prints a markdown section for docs/PERFORMANCE.md. T
 
 The volume is LiTS-117 (docs/DATA.md, `make data`) resized to 512 x 512 x 300 (scipy zoom, linear), int16 HU, written
 in a temporary folder deleted afterwards as: 300 CT Image Storage files (explicit VR little endian, uncompressed,
-PixelRepresentation 1, RescaleIntercept 0, the realistic tags of trainer/fixtures/gen_dicom.py), the same series through dcmcjpls
-(JPEG-LS lossless, what many PACS store), and a NIfTI-1 of the same int16 array and grid (.nii.gz as dcm2niix
+PixelRepresentation 1, RescaleIntercept 0, the realistic tags of trainer/fixtures/gen_dicom.py), the same series
+through dcmcjpls (JPEG-LS lossless, what many PACS store), and a NIfTI-1 of the same int16 array and grid (.nii.gz as dcm2niix
 writes by default, and .nii). Each input is run REPEATS times, interleaved (A B C D A B C D ...) so that load on the
 shared machine falls on all alike; the table gives median and minimum wall time, and the ratio of medians to the
 .nii.gz path. The masks of all inputs are checked equal first (the grid is stored in the same voxel order, so even
@@ -97,7 +97,8 @@ def main() -> None:
         for name, (aff, m) in masks.items():
             # 1e-4 mm: positions are written with 6 decimals, the NIfTI affine in float32.
             if np.abs(aff - ref_aff).max() > 1e-4 or not np.array_equal(m, ref):
-                raise SystemExit(f"{name}: its mask differs from the NIfTI path's ({np.count_nonzero(m != ref)} voxels)")
+                bad = np.count_nonzero(m != ref) if m.shape == ref.shape else "all"
+                raise SystemExit(f"{name}: its mask differs from the NIfTI path's ({bad} voxels)")
         times = {name: [] for name in inputs}
         for _ in range(a.repeats):
             for name, src in inputs.items():

@@ -13,7 +13,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicom_cases import (AFFINE_TOL_MM, DICOM, LPS_TO_RAS, MODEL_LPS, assert_same_world, dcm2niix, dicom_files, need, segment)
+from dicom_cases import (AFFINE_TOL_MM, DICOM, LPS_TO_RAS, MODEL_LPS, assert_same_world, dcm2niix, dicom_files,
+                         need, segment)
 
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 # Series whose SEG is checked: both slice orders along the normal, a flipped and a coronal grid, a compressed and a

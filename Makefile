@@ -145,7 +145,7 @@ clean:
 # each for FUZZ_SECONDS or FUZZ_RUNS executions, whichever comes first, and prints the table of results;
 # `fuzz-smoke` is the short run CI does; `fuzz-replay` runs the committed seeds and crash regressions once through a
 # normal build (part of `make test`); `fuzz-seeds` rewrites the seed corpora.
-FUZZ_TARGETS       := nifti nifti-gz png model pickle zip safetensors labels
+FUZZ_TARGETS       := nifti nifti-gz png model pickle zip safetensors labels dicom
 FUZZ_SECONDS       ?= 1800
 FUZZ_RUNS          ?= 1000000
 FUZZ_SMOKE_SECONDS ?= 20

@@ -67,7 +67,7 @@ let package = Package(
 
         // Fuzz targets of every input parser (fuzz/README.md): a libFuzzer driver when fuzz/run.sh builds it with the
         // sanitizers, a replayer of the committed corpora otherwise. Not a product.
-        .executableTarget(name: "segment-fuzz", dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentImaging",
+        .executableTarget(name: "segment-fuzz", dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentImaging", "SegmentDICOM",
                                                                "SegmentMetrics", "CNIfTI"],
                           swiftSettings: nifti),
 

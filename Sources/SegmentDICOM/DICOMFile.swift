@@ -26,6 +26,8 @@ public enum Tag {
     public static let columns: UInt32 = 0x0028_0011
     public static let pixelSpacing: UInt32 = 0x0028_0030
     public static let bitsAllocated: UInt32 = 0x0028_0100
+    public static let bitsStored: UInt32 = 0x0028_0101
+    public static let pixelRepresentation: UInt32 = 0x0028_0103
     public static let rescaleIntercept: UInt32 = 0x0028_1052
     public static let rescaleSlope: UInt32 = 0x0028_1053
     public static let sliceThickness: UInt32 = 0x0018_0050

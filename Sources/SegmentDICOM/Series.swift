@@ -22,6 +22,9 @@ public struct SeriesFrame: Codable, Equatable, Sendable {
     public var pixelSpacing: [Double]?
     /// SliceThickness, mm (used only for a series of one slice).
     public var sliceThickness: Double?
+    /// BitsStored and PixelRepresentation 1 (two's complement), which bound the stored values.
+    public var bitsStored: Int
+    public var signed: Bool
     /// RescaleSlope and RescaleIntercept (1 and 0 when absent, as for MR).
     public var slope: Double
     public var intercept: Double
@@ -119,6 +122,7 @@ public enum SeriesDiscovery {
         guard count >= 1, count <= 1 << 20 else {
             throw DICOMError.unsupported(path: f.path, what: "NumberOfFrames is \(count)")
         }
+        let bitsStored = Int(f.number(Tag.bitsStored) ?? 16), signed = f.number(Tag.pixelRepresentation) == 1
         let multiFrame = f.hasFunctionalGroups
         return (0..<count).map { k in
             if multiFrame {
@@ -131,6 +135,7 @@ public enum SeriesDiscovery {
                     rows: rows, columns: columns,
                     pixelSpacing: f.frameNumbers(k, group: Tag.pixelMeasuresSequence, Tag.pixelSpacing, count: 2),
                     sliceThickness: f.frameNumbers(k, group: Tag.pixelMeasuresSequence, Tag.sliceThickness, count: 1)?[0],
+                    bitsStored: bitsStored, signed: signed,
                     slope: rescale?[0] ?? f.number(Tag.rescaleSlope) ?? 1,
                     intercept: intercept?[0] ?? f.number(Tag.rescaleIntercept) ?? 0)
             }
@@ -139,7 +144,7 @@ public enum SeriesDiscovery {
                 position: f.numbers(Tag.imagePositionPatient, count: 3),
                 orientation: f.numbers(Tag.imageOrientationPatient, count: 6),
                 rows: rows, columns: columns, pixelSpacing: f.numbers(Tag.pixelSpacing, count: 2),
-                sliceThickness: f.number(Tag.sliceThickness),
+                sliceThickness: f.number(Tag.sliceThickness), bitsStored: bitsStored, signed: signed,
                 slope: f.number(Tag.rescaleSlope) ?? 1, intercept: f.number(Tag.rescaleIntercept) ?? 0)
         }
     }

@@ -107,53 +107,6 @@ public enum SeriesAssembly {
             step = (d[K - 1] - d[0]) / Double(K - 1)
         }
 
-        // Voxels: one read per file, frames placed at their slice index.
-        let sliceSize = rows * columns
-        guard let voxels = checkedProduct([sliceSize, K]) else { throw refuse("size", "\(rows) x \(columns) x \(K) voxels are too many") }
-        let framesPerFile = Dictionary(grouping: series.frames, by: \.path).mapValues(\.count)
-        let largestFile = framesPerFile.values.max() ?? 1
-        try budget.check(checkedProduct([voxels, 4]).flatMap { v in checkedProduct([sliceSize, largestFile, 4]).map { v + $0 } },
-                         path: series.files[0], what: "assembling series \(uid): \(columns) x \(rows) x \(K) voxels")
-        var stored = [Int32](repeating: 0, count: voxels)              // (K, rows, columns), columns fastest
-        var sliceOf: [String: [(frame: Int, k: Int)]] = [:]
-        for (k, f) in frames.enumerated() { sliceOf[f.path, default: []].append((f.frame ?? 0, k)) }
-        for path in series.files {
-            guard let targets = sliceOf[path] else { continue }
-            let file = try DICOMFile(path)
-            let count = Int(file.number(Tag.numberOfFrames) ?? 1)
-            if let spp = file.number(Tag.samplesPerPixel), spp != 1 {
-                throw DICOMError.unsupported(path: path, what: "it has \(Int(spp)) samples per pixel (colour); segment reads grey-level (MONOCHROME) images")
-            }
-            if let pi = file.string(Tag.photometricInterpretation), !pi.hasPrefix("MONOCHROME") {
-                throw DICOMError.unsupported(path: path, what: "PhotometricInterpretation is \(pi); segment reads MONOCHROME1/2 images")
-            }
-            let values = try file.pixels(count: sliceSize * count)
-            for t in targets {
-                guard t.frame < count else { throw DICOMError.pixels(path: path, reason: "frame \(t.frame + 1) is past its \(count) frames") }
-                stored.withUnsafeMutableBufferPointer { dst in
-                    values.withUnsafeBufferPointer { src in
-                        (dst.baseAddress! + t.k * sliceSize).update(from: src.baseAddress! + t.frame * sliceSize, count: sliceSize)
-                    }
-                }
-            }
-        }
-
-        // One rescale for all frames and values that fit int16: stored as int16 with NIfTI's scaling (the bytes
-        // dcm2niix would write); else float32 values.
-        let slope = first.slope, intercept = first.intercept
-        let uniform = frames.allSatisfy { $0.slope == slope && $0.intercept == intercept }
-        let memory: MemoryVoxels
-        if uniform, stored.allSatisfy({ $0 >= Int32(Int16.min) && $0 <= Int32(Int16.max) }) {
-            memory = .int16(stored.map { Int16($0) }, slope: slope, inter: intercept)
-        } else {
-            var values = [Float](repeating: 0, count: voxels)
-            for k in 0..<K {
-                let (s, b) = (frames[k].slope, frames[k].intercept)
-                for i in k * sliceSize ..< (k + 1) * sliceSize { values[i] = Float(Double(stored[i]) * s + b) }
-            }
-            memory = .float32(values)
-        }
-
         // LPS columns of the affine: i along the row direction by the column spacing, j along the column direction
         // by the row spacing, k along the sorted positions; then LPS -> RAS.
         let thickness = K > 1 ? step : (first.sliceThickness.flatMap { $0 > 0 ? $0 : nil } ?? 1.0)
@@ -163,9 +116,54 @@ public enum SeriesAssembly {
         var ras = lps
         ras[0] = ras[0].map { -$0 }; ras[1] = ras[1].map { -$0 }
         let affine = Affine(ras + [[0, 0, 0, 1]])
-        let volume = NIfTIVolume.inMemory(name: series.files.count == 1 ? series.files[0] : "series \(uid)",
-                                          shape: [columns, rows, K], spacing: [spacing[1], spacing[0], thickness],
-                                          affine: affine, voxels: memory)
+
+        // Storage: int16 with NIfTI's scaling (what dcm2niix writes) when every frame shares one rescale and
+        // BitsStored bounds the values to int16; else the float32 values.
+        let sliceSize = rows * columns
+        guard let voxels = checkedProduct([sliceSize, K]) else { throw refuse("size", "\(rows) x \(columns) x \(K) voxels are too many") }
+        let slope = first.slope, intercept = first.intercept
+        let fitsInt16 = frames.allSatisfy { $0.bitsStored <= ($0.signed ? 16 : 15) }
+        let int16 = fitsInt16 && frames.allSatisfy { $0.slope == slope && $0.intercept == intercept }
+        let framesPerFile = Dictionary(grouping: series.frames, by: \.path).mapValues(\.count)
+        let largestFile = framesPerFile.values.max() ?? 1
+        try budget.check(checkedProduct([voxels, int16 ? 2 : 4]).flatMap { v in checkedProduct([sliceSize, largestFile, 4]).map { v + $0 } },
+                         path: series.files[0], what: "assembling series \(uid): \(columns) x \(rows) x \(K) voxels")
+
+        // Voxels: one read per file, each frame converted straight into its slice of the volume.
+        var sliceOf: [String: [(frame: Int, k: Int)]] = [:]
+        for (k, f) in frames.enumerated() { sliceOf[f.path, default: []].append((f.frame ?? 0, k)) }
+        let volume = try NIfTIVolume.inMemory(
+            name: series.files.count == 1 ? series.files[0] : "series \(uid)", shape: [columns, rows, K],
+            spacing: [spacing[1], spacing[0], thickness], affine: affine,
+            storage: int16 ? .int16(slope: slope, inter: intercept) : .float32
+        ) { storage in
+            for path in series.files {
+                guard let targets = sliceOf[path] else { continue }
+                let file = try DICOMFile(path)
+                let count = Int(file.number(Tag.numberOfFrames) ?? 1)
+                if let spp = file.number(Tag.samplesPerPixel), spp != 1 {
+                    throw DICOMError.unsupported(path: path, what: "it has \(Int(spp)) samples per pixel (colour); segment reads grey-level (MONOCHROME) images")
+                }
+                if let pi = file.string(Tag.photometricInterpretation), !pi.hasPrefix("MONOCHROME") {
+                    throw DICOMError.unsupported(path: path, what: "PhotometricInterpretation is \(pi); segment reads MONOCHROME1/2 images")
+                }
+                let values = try file.pixels(count: sliceSize * count)      // (frames, rows, columns)
+                try values.withUnsafeBufferPointer { src in
+                    for t in targets {
+                        guard t.frame < count else { throw DICOMError.pixels(path: path, reason: "frame \(t.frame + 1) is past its \(count) frames") }
+                        let from = src.baseAddress! + t.frame * sliceSize
+                        if int16 {
+                            let to = storage.baseAddress!.assumingMemoryBound(to: Int16.self) + t.k * sliceSize
+                            for i in 0..<sliceSize { to[i] = Int16(truncatingIfNeeded: from[i]) }
+                        } else {
+                            let to = storage.baseAddress!.assumingMemoryBound(to: Float.self) + t.k * sliceSize
+                            let (s, b) = (frames[t.k].slope, frames[t.k].intercept)
+                            for i in 0..<sliceSize { to[i] = Float(Double(from[i]) * s + b) }
+                        }
+                    }
+                }
+            }
+        }
         return SeriesVolume(series: series, frames: frames, volume: volume, orientation: iop, pixelSpacing: spacing,
                             sliceStep: thickness)
     }

@@ -5,36 +5,29 @@ import CNIfTI
 import Foundation
 import SegmentCore
 
-/// Voxels of an in-memory volume, in array order (X fastest, then Y, then Z).
-public enum MemoryVoxels {
-    /// Stored integers and the scaling that gives their values (value = stored * slope + inter).
-    case int16([Int16], slope: Double, inter: Double)
+/// How an in-memory volume stores its values.
+public enum MemoryStorage {
+    /// Integers and the scaling that gives their values (value = stored * slope + inter).
+    case int16(slope: Double, inter: Double)
     /// Values as they are.
-    case float32([Float])
-
-    var count: Int {
-        switch self {
-        case .int16(let v, _, _): return v.count
-        case .float32(let v): return v.count
-        }
-    }
+    case float32
 }
 
 extension NIfTIVolume {
     /// A volume of `shape` (X, Y, Z) on the grid `affine` (voxel indices -> RAS+ mm), named `name` in messages.
-    /// `spacing` is the voxel size along (i, j, k), the affine's column norms.
-    public static func inMemory(name: String, shape: [Int], spacing: [Double], affine: Affine,
-                                voxels: MemoryVoxels) -> NIfTIVolume {
-        precondition(shape.count == 3 && spacing.count == 3 && voxels.count == shape.reduce(1, *),
-                     "\(voxels.count) voxels for the shape \(shape)")
+    /// `spacing` is the voxel size along (i, j, k), the affine's column norms. `fill` writes the voxels, in array order
+    /// (X fastest), into the volume's own storage (Int16 or Float, as `storage` says): no copy is made.
+    public static func inMemory(name: String, shape: [Int], spacing: [Double], affine: Affine, storage kind: MemoryStorage,
+                                fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> NIfTIVolume {
+        precondition(shape.count == 3 && spacing.count == 3, "a 3D shape")
         var h = nifti_1_header()
         h.sizeof_hdr = 348
         h.dim.0 = 3; h.dim.1 = Int16(clamping: shape[0]); h.dim.2 = Int16(clamping: shape[1]); h.dim.3 = Int16(clamping: shape[2])
         h.dim.4 = 1; h.dim.5 = 1; h.dim.6 = 1; h.dim.7 = 1
         let datatype: NIfTIDatatype
         var scaling: (slope: Double, inter: Double)? = nil
-        switch voxels {
-        case .int16(_, let slope, let inter):
+        switch kind {
+        case .int16(let slope, let inter):
             datatype = .int16
             h.scl_slope = Float(slope); h.scl_inter = Float(inter)
             if slope != 1 || inter != 0 { scaling = (slope, inter) }
@@ -70,11 +63,13 @@ extension NIfTIVolume {
                                  spacing: spacing, scaling: scaling, qformCode: 1, sformCode: 1,
                                  qform: NIfTIReader.quaternionAffine(fields, version: 1), sform: affine, affine: affine,
                                  raw: raw, dataOffset: 352, swapped: false, gzip: false)
-        let bytes = voxels.count * datatype.size
+        let bytes = shape.reduce(1, *) * datatype.size
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 1), alignment: 16)
-        switch voxels {
-        case .int16(let v, _, _): v.withUnsafeBytes { storage.copyMemory(from: $0) }
-        case .float32(let v): v.withUnsafeBytes { storage.copyMemory(from: $0) }
+        do {
+            try fill(UnsafeMutableRawBufferPointer(rebasing: storage[0 ..< bytes]))
+        } catch {
+            storage.deallocate()
+            throw error
         }
         return NIfTIVolume(header: header, storage: storage)
     }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,14 +66,18 @@ def write_inputs(folder: str, vol: np.ndarray, affine: np.ndarray) -> dict[str, 
             "DICOM series, JPEG-LS lossless": jls}
 
 
-def run(segment: str, src: str, out: str, threads: int) -> float:
+def run(segment: str, src: str, out: str, threads: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run; CPU is user + system time of segment and its children, which other jobs on a
+    shared machine disturb far less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run([segment, src, "-o", out, "--overwrite", "--threads", str(threads), "--quiet"],
                        capture_output=True, text=True)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"segment {src}: exit {r.returncode}\n{r.stderr}")
-    return dt
+    return dt, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -100,9 +105,12 @@ def main() -> None:
                 bad = np.count_nonzero(m != ref) if m.shape == ref.shape else "all"
                 raise SystemExit(f"{name}: its mask differs from the NIfTI path's ({bad} voxels)")
         times = {name: [] for name in inputs}
+        cpu_times = {name: [] for name in inputs}
         for _ in range(a.repeats):
             for name, src in inputs.items():
-                times[name].append(run(a.segment, src, os.path.join(d, "mask.nii.gz"), a.threads))
+                wall, cpu_s = run(a.segment, src, os.path.join(d, "mask.nii.gz"), a.threads)
+                times[name].append(wall)
+                cpu_times[name].append(cpu_s)
     base = statistics.median(times["NIfTI .nii.gz"])
     cpu = "unknown CPU"
     try:
@@ -121,17 +129,26 @@ def main() -> None:
           f"written in {made:.0f} s, not counted).")
     print()
     raw = statistics.median(times["NIfTI .nii"])
-    print("| input | median wall time | min | median / .nii.gz median | median / .nii median |")
-    print("|---|---|---|---|---|")
+    raw_min = min(times["NIfTI .nii"])
+    raw_cpu = statistics.median(cpu_times["NIfTI .nii"])
+    print("| input | wall median | wall min | CPU median | wall median / .nii.gz | wall median / .nii | "
+          "wall min / .nii | CPU / .nii |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"| {name} | {med:.2f} s | {min(ts):.2f} s | {med / base:.3f} | {med / raw:.3f} |")
+        med, cm = statistics.median(ts), statistics.median(cpu_times[name])
+        print(f"| {name} | {med:.2f} s | {min(ts):.2f} s | {cm:.2f} s | {med / base:.3f} | {med / raw:.3f} | "
+              f"{min(ts) / raw_min:.3f} | {cm / raw_cpu:.3f} |")
     series = statistics.median(times["DICOM series (300 files)"])
+    series_min = min(times["DICOM series (300 files)"])
+    series_cpu = statistics.median(cpu_times["DICOM series (300 files)"])
     print()
-    for what, ref in ((".nii.gz (gzip, as dcm2niix -z y writes)", base), (".nii (uncompressed)", raw)):
-        verdict = "meets" if series / ref <= TARGET else "misses"
-        print(f"- Against the {what} path the uncompressed series costs {100 * (series / ref - 1):+.1f} %: it "
-              f"{verdict} the target of at most +{100 * (TARGET - 1):.0f} %.")
+    for what, ratio in (("wall median against the .nii.gz path (gzip, as dcm2niix -z y writes)", series / base),
+                        ("wall median against the .nii path (uncompressed)", series / raw),
+                        ("wall minimum against the .nii path", series_min / raw_min),
+                        ("CPU time against the .nii path", series_cpu / raw_cpu)):
+        verdict = "within" if ratio <= TARGET else "above"
+        print(f"- Uncompressed series, {what}: {100 * (ratio - 1):+.1f} %, {verdict} the target of at most "
+              f"+{100 * (TARGET - 1):.0f} %.")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ test-swift: sys-deps fixtures
 # temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too;
 # test_dicom*.py check it against dcm2niix, dciodvfy and highdicom, and test_orthanc.py starts a private Orthanc.
 # -rs prints why a test was skipped.
-test-python: setup fixtures | $(BIN)
+test-python: setup data fixtures | $(BIN)
 	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q -rs
 
 $(BIN): | sys-deps

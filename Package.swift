@@ -76,6 +76,10 @@ let package = Package(
         .target(name: "ImagingTestSupport", dependencies: ["SegmentImaging"], path: "Tests/ImagingTestSupport", swiftSettings: nifti),
         // The engine's naive twin (the PyTorch forward step by step) and its forward module by module, for the tests.
         .target(name: "NaiveEngine", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/NaiveEngine"),
+        // DICOM Part 10 files written byte by byte, for the DICOM tests.
+        .target(name: "DICOMTestSupport", path: "Tests/DICOMTestSupport"),
+        .testTarget(name: "SegmentDICOMTests", dependencies: ["TestSupport", "DICOMTestSupport", "SegmentDICOM", "SegmentImaging",
+                                                              "SegmentCore"], swiftSettings: nifti),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),

@@ -271,9 +271,6 @@ public enum CasePlanner {
         guard let byName else {
             throw RunError.usage("-o \(path) must end in .dcm (a DICOM SEG), .nii or .nii.gz for the DICOM series \(input) (or be an existing folder).")
         }
-        if byName == .dicomSeg || format == .dicomSeg {
-            throw RunError.usage("-o \(path): DICOM SEG output is not in this build yet; write NIfTI (.nii.gz).")
-        }
         if let format, format != byName {
             throw RunError.usage("--output-format \(format.rawValue) contradicts -o \(path); give a \(format == .dicomSeg ? ".dcm" : ".nii.gz") name or drop --output-format.")
         }

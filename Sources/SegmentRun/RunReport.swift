@@ -54,8 +54,9 @@ public struct CaseRecord: Codable, Equatable, Sendable {
     public var reference: String?
     /// What was done to the input that the user may not expect (a colour picture given to a gray model, say).
     public var warnings: [String]?
-    /// The DICOM series of the case.
+    /// The DICOM series of the case, and the DICOM SEG written (its UIDs, frames and segments).
     public var series: SeriesRecord?
+    public var seg: SegSummary?
 
     public init(name: String, input: String, output: String, status: CaseStatus, timeSeconds: Double = 0) {
         self.name = name; self.input = input; self.output = output; self.status = status; self.timeSeconds = timeSeconds
@@ -63,7 +64,7 @@ public struct CaseRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name, input, output, status, error, shape, spacing, slices, labels, probabilities, overlays, reference
-        case warnings, series
+        case warnings, series, seg
         case exitCode = "exit_code", timeSeconds = "time_s"
     }
 }

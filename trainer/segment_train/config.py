@@ -29,6 +29,7 @@ class Preprocessing:
     slice_axis: int = 2             # NIfTI array axis slices are taken along
     row_axis: int = 0               # model image row = this NIfTI axis (AdvMIM: 0)
     col_axis: int = 1               # model image column = this NIfTI axis (AdvMIM: 1)
+    orientation: str = ""           # axis codes of the training volumes (e.g. LPS): inputs are reoriented to them
     image_order: int = 0            # scipy zoom order of the image to the model grid (AdvMIM: 0)
     label_order: int = 0            # labels always nearest
 
@@ -107,6 +108,7 @@ class TrainConfig:
     mode: str = "full"
     model: SwinUNetConfig = field(default_factory=SwinUNetConfig)
     classes: list[str] = field(default_factory=list)   # [0] is background; default background, class1..
+    class_codes: list[str] = field(default_factory=list)   # `segment convert --class-code` values (DICOM SEG codes)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     data: Data = field(default_factory=Data)
     optim: Optim = field(default_factory=Optim)

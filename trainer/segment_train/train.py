@@ -128,8 +128,12 @@ def convert_command(segment: str, checkpoint: str, out_model: str, cfg: TrainCon
             "--image-order", str(pp.image_order), "--label-order", str(pp.label_order)]
     if pp.intensity == "window":
         argv += ["--window-range", f"{pp.window_lo:g},{pp.window_hi:g}"]
+    if pp.orientation:
+        argv += ["--orientation", pp.orientation]
     for k, v in provenance.items():
         argv += ["--provenance", f"{k}={v}"]
+    for code in cfg.class_codes:
+        argv += ["--class-code", code]
     return argv
 
 

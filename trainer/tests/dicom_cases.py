@@ -17,11 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("SEGMENT_BIN") or REPO / ".build" / "release" / "segment").resolve()
 FIXTURES = Path(os.environ.get("SEGMENT_FIXTURES") or REPO / ".fixtures")
 DICOM = FIXTURES / "dicom"
-# The shipped model takes arrays as stored (no orientation recorded): a 2D network then sees dcm2niix's NIfTI (rows
-# flipped to LAS) and the series (rows as transmitted) as mirror images and rightly answers differently. The
-# orientation handling is proven with the same weights recording their training orientation (gen_dicom.py), as a
-# model converted with `segment convert --orientation LPS` does.
-MODEL_LPS = DICOM / "model-lps.segm"
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # Affines agree within 1e-4 mm: DICOM stores positions as decimal strings of at most 16 characters (the fixtures
 # write 6 decimals) and dcm2niix writes float32 affines (7 significant digits, 1e-5 mm at 100 mm); a real mistake

@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicom_cases import (AFFINE_TOL_MM, DICOM, MODEL_LPS, assert_same_world, dcm2niix, manifest, segment,
+from dicom_cases import (AFFINE_TOL_MM, DICOM, assert_same_world, dcm2niix, manifest, segment,
                          series_geometry, world)
 
 LITS_IMAGE = Path(__import__("os").environ.get("SEGMENT_DATA") or Path.home() / ".cache" / "segment-data") \
@@ -27,18 +27,19 @@ TRANSCODED = ["jpegls", "enhanced-rle"]
 
 @pytest.fixture(scope="module")
 def masks(tmp_path_factory):
-    """segment's mask of an input (a series folder or a NIfTI), computed once per module: {input: mask path}."""
+    """segment's mask of an input (a series folder or a NIfTI) with the shipped default model, computed once per
+    module. That model records its training orientation (LPS), so inputs stored otherwise are reoriented first."""
     root = tmp_path_factory.mktemp("masks")
-    done: dict[tuple, Path] = {}
+    done: dict[Path, Path] = {}
 
-    def mask_of(src: Path, model: Path | None = None) -> Path:
-        if (src, model) not in done:
+    def mask_of(src: Path) -> Path:
+        if src not in done:
             out = root / f"{len(done)}.nii.gz"
-            r = segment(src, "-o", out, *(["--model", model] if model else []))
+            r = segment(src, "-o", out)
             assert r.returncode == 0, f"segment {src}: exit {r.returncode}\n{r.stderr}"
             assert out.is_file()
-            done[(src, model)] = out
-        return done[(src, model)]
+            done[src] = out
+        return done[src]
     return mask_of
 
 
@@ -92,23 +93,23 @@ def test_generated_ct_passes_dciodvfy():
 @pytest.mark.parametrize("variant", BY_DCM2NIIX)
 def test_series_mask_equals_nifti_path_mask(variant, masks, references):
     """A series and dcm2niix's NIfTI of it give the same mask, voxel for voxel in world space, whatever the
-    orientation, slice order, file naming or transfer syntax (a model recording its orientation)."""
+    orientation, slice order, file naming or transfer syntax."""
     series = DICOM / "lits117" / variant
-    assert_same_world(masks(series, MODEL_LPS), masks(references(series), MODEL_LPS),
+    assert_same_world(masks(series), masks(references(series)),
                       f"{variant}: series vs dcm2niix NIfTI")
 
 
 @pytest.mark.parametrize("variant", [v for v in BY_DCM2NIIX + TRANSCODED if v != "aniso"])
 def test_every_layout_gives_the_source_nifti_mask(variant, masks):
-    """All variants but aniso are LiTS-117 on its own grid, stored differently: with the orientation recorded, each
-    gives the mask of LiTS-117's NIfTI."""
-    assert_same_world(masks(DICOM / "lits117" / variant, MODEL_LPS), masks(LITS_IMAGE, MODEL_LPS),
+    """All variants but aniso are LiTS-117 on its own grid, stored differently: each gives the mask of LiTS-117's
+    NIfTI."""
+    assert_same_world(masks(DICOM / "lits117" / variant), masks(LITS_IMAGE),
                       f"{variant} vs LiTS-117 NIfTI")
 
 
 def test_axial_series_mask_equals_source_nifti_mask(masks):
-    """The axial series stores LiTS-117's own grid in the NIfTI's voxel order, so even with the shipped model (arrays
-    as stored) its mask is the mask of the NIfTI it was written from."""
+    """The axial series stores LiTS-117's own grid in the NIfTI's voxel order: its mask is the mask of the NIfTI it was
+    written from, and the model finds the liver in it."""
     assert_same_world(masks(DICOM / "lits117" / "axial"), masks(LITS_IMAGE), "axial series vs LiTS-117 NIfTI")
     labels = np.unique(world(masks(LITS_IMAGE))[1])
     assert set(labels.tolist()) >= {0, 1}, f"the model finds no liver in LiTS-117: {labels}"
@@ -134,7 +135,7 @@ def test_mask_is_written_on_the_series_grid(variant, masks):
 def test_pydicom_ct5n_mask_equals_nifti_path(masks, references):
     """pydicom's real 5-slice CT (16 x 16, slices listed top down): the same mask as dcm2niix's NIfTI of it."""
     series = DICOM / "pydicom" / "CT5N"
-    assert_same_world(masks(series, MODEL_LPS), masks(references(series), MODEL_LPS), "CT5N")
+    assert_same_world(masks(series), masks(references(series)), "CT5N")
 
 
 @pytest.mark.parametrize("sub", ["le", "big-endian"])
@@ -142,7 +143,7 @@ def test_enhanced_mr_functional_groups_equal_nifti_path(sub, masks, references):
     """Enhanced MR multi-frame (pydicom-data's emri_small with functional groups: an oblique plane, 0.9 x 1.1 mm):
     the same mask as dcm2niix's NIfTI of it, little and big endian."""
     series = DICOM / "pydicom" / "emri-geom" / sub
-    assert_same_world(masks(series, MODEL_LPS), masks(references(series), MODEL_LPS), f"emri-geom/{sub}")
+    assert_same_world(masks(series), masks(references(series)), f"emri-geom/{sub}")
 
 
 @pytest.mark.parametrize("sub", ["rle", "jpegls"])

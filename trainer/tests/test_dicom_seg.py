@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from dicom_cases import (AFFINE_TOL_MM, DICOM, LPS_TO_RAS, MODEL_LPS, assert_same_world, dcm2niix, dicom_files,
+from dicom_cases import (AFFINE_TOL_MM, DICOM, LPS_TO_RAS, assert_same_world, dcm2niix, dicom_files,
                          need, segment)
 
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -90,8 +90,7 @@ def series_affine(frames: list[dict]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    """For a source folder: (SEG path, segment's mask of dcm2niix's NIfTI of the series), made once per module, both
-    with the model recording its orientation (dicom_cases.MODEL_LPS)."""
+    """For a source folder: (SEG path, segment's mask of dcm2niix's NIfTI of the series), made once per module."""
     root = tmp_path_factory.mktemp("seg")
     done = {}
 
@@ -101,10 +100,10 @@ def written(tmp_path_factory):
             d.mkdir(exist_ok=True)
             src = DICOM / rel
             seg = d / "seg.dcm"
-            r = segment(src, "-o", seg, "--model", MODEL_LPS)
+            r = segment(src, "-o", seg)
             assert r.returncode == 0, f"segment {rel} -o seg.dcm: exit {r.returncode}\n{r.stderr}"
             nifti_mask = d / "nifti-path-mask.nii.gz"
-            r = segment(dcm2niix(src, d / "ref", "ref"), "-o", nifti_mask, "--model", MODEL_LPS)
+            r = segment(dcm2niix(src, d / "ref", "ref"), "-o", nifti_mask)
             assert r.returncode == 0, r.stderr
             done[rel] = (seg, nifti_mask)
         return done[rel]

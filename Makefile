@@ -11,7 +11,11 @@ SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 # libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
 # cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
 # looking for headers.
-APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev libdcmtk-dev dicom3tools
+# dcmtk (dcmcjpls, dcmcrle, dcmcjpeg, dcmconv: the DICOM fixtures' codecs), dicom3tools (dciodvfy validates every SEG
+# written), dcm2niix (the reference reader of the DICOM tests), orthanc (the PACS of test_orthanc.py) and curl (its
+# example script, examples/pacs/orthanc-segment.sh) serve the tests and benchmarks only.
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev libdcmtk-dev \
+            dcmtk dicom3tools dcm2niix orthanc curl
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
@@ -34,7 +38,7 @@ help:
 
 # Debian packages, installed only when dpkg says one is missing (CI runs as root; elsewhere sudo is used).
 sys-deps:
-	@command -v dpkg-query >/dev/null || { echo "sys-deps: no dpkg here; install OpenBLAS, libpng, libnifti2, libjpeg-turbo (headers) and python3-venv libjpeg62-turbo-dev yourself"; exit 0; }; \
+	@command -v dpkg-query >/dev/null || { echo "sys-deps: no dpkg here; install OpenBLAS, libpng, libnifti2, libjpeg-turbo, DCMTK (headers), python3-venv, and for the tests dcmtk, dicom3tools, dcm2niix, Orthanc and curl yourself"; exit 0; }; \
 	missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
@@ -73,7 +77,8 @@ test-swift: sys-deps fixtures
 
 # trainer/tests/test_hostile.py runs the hostile corpus (.fixtures/hostile, gen_hostile.py) against $(BIN): the one
 # `swift test` built when it ran first, else a release build. test_examples.py, test_install.py (make install into a
-# temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too.
+# temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too;
+# test_dicom*.py check it against dcm2niix, dciodvfy and highdicom, and test_orthanc.py starts a private Orthanc.
 # -rs prints why a test was skipped.
 test-python: setup data fixtures | $(BIN)
 	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q -rs
@@ -92,14 +97,16 @@ weights: setup build data
 	PYTHONPATH=trainer $(PY) -m segment_train.heldout --cache $(DATA) --segment $(BIN) --model models/swin-unet-lits-advmim.segm --out out/heldout/advmim
 
 # The benchmark: each script prints a markdown section; together they are docs/PERFORMANCE.md.
-bench: setup build
+bench: setup build data
 	@mkdir -p bench-out
 	PYTHONPATH=trainer $(PY) bench/engine_bench.py --segment $(BIN) > bench-out/engine.md
 	PYTHONPATH=trainer $(PY) bench/score_bench.py --segment $(BIN) > bench-out/score.md
 	PYTHONPATH=trainer $(PY) bench/run_memory.py --segment $(BIN) > bench-out/run.md
 	PYTHONPATH=trainer $(PY) bench/isolation.py --segment $(BIN) > bench-out/isolation.md
+	PYTHONPATH=trainer $(PY) bench/dicom_bench.py --segment $(BIN) > bench-out/dicom.md
 	{ echo "# Performance"; echo; echo "Made by \`make bench\` on $$(date -u +%Y-%m-%d) ($$(nproc) cores, $$(uname -m))."; echo; \
-	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; echo; cat bench-out/isolation.md; } > docs/PERFORMANCE.md
+	  cat bench-out/engine.md; echo; cat bench-out/score.md; echo; cat bench-out/run.md; echo; cat bench-out/isolation.md; \
+	  echo; cat bench-out/dicom.md; } > docs/PERFORMANCE.md
 
 # The engine alone, A against B in lockstep (bench/engine_ab.py): B is the working tree, A a git revision
 # (AB_REV=main~3) or the working tree built with other swiftc flags (AB_FLAGS=-Ounchecked).
@@ -202,7 +209,8 @@ static-bin: | sys-deps
 
 install: man
 	install -d "$(ROOT)"/bin "$(ROOT)"/share/segment/models "$(ROOT)"/share/man/man1 \
-	  "$(ROOT)"/share/doc/segment/docs "$(ROOT)"/share/doc/segment/examples/slurm
+	  "$(ROOT)"/share/doc/segment/docs "$(ROOT)"/share/doc/segment/examples/slurm \
+	  "$(ROOT)"/share/doc/segment/examples/pacs
 	install -m 755 $(INSTALL_BIN) "$(ROOT)"/bin/segment
 	install -m 644 models/swin-unet-lits-advmim.segm models/swin-unet-lits-advmim.md "$(ROOT)"/share/segment/models/
 	install -m 644 $(MAN_DIR)/segment*.1 "$(ROOT)"/share/man/man1/
@@ -212,6 +220,7 @@ install: man
 	install -m 755 examples/*.sh "$(ROOT)"/share/doc/segment/examples/
 	install -m 644 examples/slurm/*.md "$(ROOT)"/share/doc/segment/examples/slurm/
 	install -m 755 examples/slurm/*.sh examples/slurm/*.sbatch "$(ROOT)"/share/doc/segment/examples/slurm/
+	install -m 755 examples/pacs/*.sh "$(ROOT)"/share/doc/segment/examples/pacs/
 
 # Man pages go by the names segment's subcommands give them (segment.1, segment.run.1, ...), so uninstalling needs no
 # build. share/segment and share/doc/segment are segment's own; the shared folders (bin, share/man/man1, ...) are

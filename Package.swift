@@ -10,6 +10,7 @@
 //   SegmentEngine         the Swin-UNet's modules on fused CPU kernels, and its forward
 //   SegmentJPEG           C: JPEG decoding through libjpeg-turbo, its longjmp errors caught in C
 //   SegmentImaging        NIfTI, PNG and JPEG I/O, resampling (scipy.ndimage.zoom semantics), orientation
+//   SegmentReports        one self-contained HTML page of a run or score report (inline pictures, styles, sorter, SVG)
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
 //   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
 //   segment               the thin command-line front end (swift-argument-parser)
@@ -42,9 +43,11 @@ let package = Package(
         .target(name: "SegmentKernels"),
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI", "SegmentJPEG"], swiftSettings: nifti),
-        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging"], swiftSettings: nifti),
+        .target(name: "SegmentReports"),
+        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging", "SegmentReports"], swiftSettings: nifti),
         .target(name: "SegmentRun",
-                dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics"],
+                dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics",
+                               "SegmentReports"],
                 swiftSettings: nifti),
         .executableTarget(name: "segment",
                           dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",

@@ -86,7 +86,7 @@ enum HTML {
     th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
     tr.failed td{background:#fde8e8}.status-failed{color:#b00020;font-weight:600}.status-skipped{color:#8a6d00}
     figure{display:inline-block;margin:4px 8px 8px 0;vertical-align:top}figcaption{font-size:12px;color:#555}
-    img{image-rendering:auto;max-width:100%;height:auto}td img{max-width:256px}
+    img{image-rendering:auto;max-width:100%;height:auto}td img{max-width:256px}.case img{max-width:380px}
     .case{border-top:1px solid #ddd;padding-top:8px;margin-top:14px}.error{color:#b00020;white-space:pre-wrap}
     .note{color:#555;font-size:12px;max-width:1000px}svg text{font:11px system-ui,sans-serif}
     .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}

@@ -10,8 +10,8 @@ BIN      := .build/release/segment
 SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 # libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
 # cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
-# looking for headers.
-APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev
+# looking for headers. chromium: the browser that loads the HTML reports in trainer/tests/test_html_report.py.
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev chromium
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)

@@ -191,10 +191,14 @@ final class Segmenter {
             record.overlays = [path]
         }
         try PNGWriter.writeMask(mask, width: W, height: H, values: pngValues, to: c.output)
-        // Sum of the picture's values per label and channel (0...255 for 8-bit pictures, 0...65535 for 16-bit).
+        // Sum of the picture's stored values per label and channel (0...255 for 8-bit pictures, 0...65535 for 16-bit):
+        // pixels hold v / (2^depth - 1), so scaling back and rounding gives the stored integer exactly.
+        let top = Double((1 << picture.bitDepth) - 1)
         var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: picture.channels)
         for i in 0..<(H * W) {
-            for ch in 0..<picture.channels { sums[ch][Int(mask[i])] += Double(picture.pixels[i * picture.channels + ch]) }
+            for ch in 0..<picture.channels {
+                sums[ch][Int(mask[i])] += (Double(picture.pixels[i * picture.channels + ch]) * top).rounded()
+            }
         }
         record.labels = labelRecords(mask, voxelMillilitres: nil, sums: sums)
         return scores

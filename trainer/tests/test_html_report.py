@@ -399,3 +399,63 @@ def test_run_html_only_when_asked(cases, tmp_path):
     r = segment(d / "cases" / "case00.nii.gz", "-o", tmp_path / "n.nii.gz", "--model", MODEL, "--html",
                 d / "cases" / "case00.nii.gz", "--quiet", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
+
+
+def test_run_page_of_pictures_and_failed_cases(cases, tmp_path):
+    """PNG pictures (gray and colour): the mean of their pixel values per label (mean_intensity, mean_rgb) against
+    numpy; a case that fails (a file named like an injection that is not a PNG) is listed with its error, as text."""
+    rng = np.random.default_rng(3)
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    yy, xx = np.mgrid[0:96, 0:128]
+    blob = ((yy - 40) ** 2 + (xx - 70) ** 2 < 25 ** 2)
+    gray = np.clip(rng.normal(60, 15, (96, 128)) + 120 * blob, 0, 255).astype(np.uint8)
+    Image.fromarray(gray).save(pics / "gray.png")
+    rgb = np.clip(rng.normal(80, 20, (96, 128, 3)) + blob[..., None] * np.array([120, 40, 10]), 0, 255).astype(np.uint8)
+    Image.fromarray(rgb).save(pics / "colour.png")
+    (pics / f"{HOSTILE}.png").write_bytes(b"not a png")
+    r = segment(pics, "-o", tmp_path / "masks", "--model", MODEL, "--report", tmp_path / "run.json",
+                "--html", tmp_path / "run.html", "--quiet", cwd=tmp_path)
+    assert r.returncode == 6, r.stderr                       # some cases failed
+    report = json.loads((tmp_path / "run.json").read_text())
+    dom, console = load(tmp_path / "run.html")
+    assert console == [], console
+    check_self_contained(tmp_path / "run.html", dom)
+    table = dom.find("table", id="labels")
+    for case, pixels in (("gray", gray.astype(np.float64)), ("colour", rgb.astype(np.float64))):
+        c = next(c for c in report["cases"] if c["name"] == case)
+        mask = np.asarray(Image.open(c["output"]))
+        for l in c["labels"]:
+            inside = mask == (l["label"] if mask.max() < 255 else 255 * l["label"])
+            # Pixel values are small integers, their sums exact in double: 1e-12 relative for the division.
+            if case == "gray":
+                assert l["mean_intensity"] == pytest.approx(pixels[inside].mean(), rel=1e-12)
+                want = [l["mean_intensity"]]
+            else:
+                assert "mean_intensity" not in l
+                assert l["mean_rgb"] == pytest.approx(pixels[inside].mean(axis=0).tolist(), rel=1e-12)
+                want = l["mean_rgb"]
+            cell = table.find("tr", data_case=case, data_label=str(l["label"])).find("td", data_col="mean_intensity")
+            got = [number(v) for v in cell.attrs.get("data-values", cell.attrs["data-value"]).split()]
+            assert got == want
+        assert len(dom.find("section", data_case=case).find_all("img")) == 1
+    failed = dom.find("section", data_case=HOSTILE)
+    assert failed.find("h3").text().startswith(HOSTILE) and failed.find("p", **{"class": "error"}) is not None
+    assert HOSTILE in failed.find("p", **{"class": "error"}).text()
+    assert not [i for i in dom.find_all("img") if i.attrs.get("src") == "x"]
+
+
+def test_score_page_lists_failed_cases_as_text(scored, cases, tmp_path):
+    out, _, names = scored
+    d, _ = cases
+    pred = tmp_path / "pred"
+    shutil.copytree(out / "pred", pred)
+    (pred / f"{HOSTILE}.nii.gz").write_bytes(b"not a nifti")
+    r = segment("score", "--pred", pred, "--ref", d / "refs", "--html", tmp_path / "s.html", "--quiet", cwd=tmp_path)
+    assert r.returncode == 6, r.stderr
+    dom, console = load(tmp_path / "s.html")
+    assert console == [], console
+    row = dom.find("table", id="failed").find("tr", data_case=HOSTILE)
+    assert row.find("td").text() == HOSTILE and HOSTILE in row.find("td", **{"class": "error"}).text()
+    assert len(dom.find("table", id="cases").find("tbody").find_all("tr")) == len(names) - 1
+    assert dom.find("p", id="counts").attrs["data-failed"] == "1"

@@ -16,7 +16,7 @@ export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
 
-.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench engine-ab kernel-bench batch1-bench demo clean
+.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench engine-ab kernel-bench batch1-bench html-screenshot demo clean
 
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
@@ -30,6 +30,7 @@ help:
 	@echo "make engine-ab AB_REV=REV | AB_FLAGS=FLAGS  the engine against another build of it, in lockstep"
 	@echo "make kernel-bench  the C kernels alone: FMA peak, GEMM shapes, one Swin block per stage"
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
+	@echo "make html-screenshot  docs/html-score-report.png from segment score --html in headless Chromium"
 	@echo "make fuzz     fuzz every parser FUZZ_SECONDS (1800) each or 1,000,000 runs (sanitizer build); make fuzz-smoke: 20 s each"
 
 # Debian packages, installed only when dpkg says one is missing (CI runs as root; elsewhere sudo is used).
@@ -125,6 +126,10 @@ kernel-bench:
 	bench-out/kernels/peak
 	bench-out/kernels/gemm_shapes
 	for s in 0 1 2 3; do bench-out/kernels/block $$s; done
+
+# The screenshot of the HTML score report in docs/ (docs/make_html_screenshot.py; headless Chromium).
+html-screenshot: setup build
+	$(PY) docs/make_html_screenshot.py $(abspath $(BIN)) docs
 
 demo: build data
 	@mkdir -p out

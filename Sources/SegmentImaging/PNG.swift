@@ -200,24 +200,23 @@ public enum PNGWriter {
         image.width = UInt32(width)
         image.height = UInt32(height)
         image.format = PNG_FORMAT_FLAG_COLOR
-        // Two calls, as libpng's simplified API asks: the first (no buffer) gives the size needed.
-        var size = 0
-        let sized = rgb.withUnsafeBytes { png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, 0, nil) }
-        guard sized != 0, size > 0 else {
-            let problem = PNGImage.message(image)
-            png_image_free(&image)
-            throw ImagingError.notWritable(path: what, reason: problem)
-        }
+        // One call into a buffer the size of the raw samples plus deflate's worst-case growth (stored blocks: 5 bytes
+        // in 16 KiB), a filter byte a row and room for the chunks; libpng reports a larger need in `size` (then the
+        // call is made again with that much).
+        var size = rgb.count + height + rgb.count / 1000 * 5 + 4096
         var out = Data(count: size)
-        let ok = out.withUnsafeMutableBytes { o in
-            rgb.withUnsafeBytes { png_image_write_to_memory(&image, o.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+        for _ in 0..<2 {
+            let capacity = size
+            let ok = out.withUnsafeMutableBytes { o in
+                rgb.withUnsafeBytes { png_image_write_to_memory(&image, o.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+            }
+            if ok != 0 && size <= capacity { return out.prefix(size) }
+            guard ok == 0 && size > capacity else { break }
+            out = Data(count: size)
         }
-        guard ok != 0 else {
-            let problem = PNGImage.message(image)
-            png_image_free(&image)
-            throw ImagingError.notWritable(path: what, reason: problem)
-        }
-        return out.prefix(size)
+        let problem = PNGImage.message(image)
+        png_image_free(&image)
+        throw ImagingError.notWritable(path: what, reason: problem)
     }
 
     static func write(_ samples: [UInt8], width: Int, height: Int, format: UInt32, to path: String) throws {

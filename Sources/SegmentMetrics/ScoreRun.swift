@@ -35,6 +35,8 @@ public enum ScoreRun {
     /// Runs `r`; the table goes to `table` (stdout). Throws a SegmentError for an unsuccessful outcome, after the
     /// report files are written.
     public static func run(_ r: ScoreRequest, table: (String) -> Void = { print($0, terminator: "") }) throws {
+        // A folder of images that cannot be listed fails the run (exit 3) before any case is scored.
+        if let images = r.images { _ = try CaseDiscovery.images(in: images) }
         let report: ScoreReport
         switch r.inputs {
         case .merge(let paths):

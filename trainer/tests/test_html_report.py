@@ -323,6 +323,11 @@ def test_score_html_needs_no_images_and_is_written_only_when_asked(scored, cases
     assert r.returncode == 0 and not list(tmp_path.glob("*.html.*")) and not (tmp_path / "s.html").exists()
     r = segment("score", "--pred", out / "pred", "--ref", d / "refs", "--images", d / "cases", cwd=tmp_path)
     assert r.returncode == 2 and "--images" in r.stderr
+    # A folder of images that is not there: exit 3 naming it, before anything is scored or written.
+    r = segment("score", "--pred", out / "pred", "--ref", d / "refs", "--images", tmp_path / "nowhere", "--html",
+                tmp_path / "x.html", "--json", tmp_path / "x.json", cwd=tmp_path)
+    assert r.returncode == 3 and "nowhere" in r.stderr, r.stderr
+    assert not (tmp_path / "x.html").exists() and not (tmp_path / "x.json").exists()
 
 
 # ---------------------------------------------------------------------------------------------- run

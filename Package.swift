@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "NaiveEngine", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentImaging"], swiftSettings: nifti),
         .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCore", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
+        .testTarget(name: "SegmentReportsTests", dependencies: ["TestSupport", "SegmentReports"]),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]

@@ -464,3 +464,19 @@ def test_score_page_lists_failed_cases_as_text(scored, cases, tmp_path):
     assert row.find("td").text() == HOSTILE and HOSTILE in row.find("td", **{"class": "error"}).text()
     assert len(dom.find("table", id="cases").find("tbody").find_all("tr")) == len(names) - 1
     assert dom.find("p", id="counts").attrs["data-failed"] == "1"
+
+
+def test_run_page_draws_skipped_cases_from_their_masks(cases, tmp_path):
+    """A case skipped by --continue is drawn from the mask it found (its label table stays empty: not segmented)."""
+    d, _ = cases
+    scan = d / "cases" / "case00.nii.gz"
+    assert segment(scan, "-o", tmp_path / "m.nii.gz", "--model", MODEL, "--quiet", cwd=tmp_path).returncode == 0
+    r = segment(scan, "-o", tmp_path / "m.nii.gz", "--model", MODEL, "--continue", "--html", tmp_path / "p.html",
+                "--report", tmp_path / "r.json", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["cases"][0]["status"] == "skipped"
+    dom, console = load(tmp_path / "p.html")
+    assert console == [], console
+    section = dom.find("section", data_case="case00")
+    assert section.find("span", **{"class": "status-skipped"}) is not None and len(section.find_all("img")) == 3
+    assert dom.find("tr", data_case="case00").attrs.get("data-label") is None

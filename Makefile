@@ -11,7 +11,7 @@ SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 # libnifti2-dev brings nifti2_io.h in /usr/include/nifti (through libniftiio-dev; Package.swift adds that folder);
 # cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
 # looking for headers. chromium: the browser that loads the HTML reports in trainer/tests/test_html_report.py.
-APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev chromium
+APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev libdcmtk-dev dicom3tools chromium
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
@@ -76,7 +76,7 @@ test-swift: sys-deps fixtures
 # `swift test` built when it ran first, else a release build. test_examples.py, test_install.py (make install into a
 # temporary PREFIX) and test_slurm.py (a one-node Slurm, root only: about a minute) run examples/ with it too.
 # -rs prints why a test was skipped.
-test-python: setup fixtures | $(BIN)
+test-python: setup data fixtures | $(BIN)
 	cd trainer && SEGMENT_BIN=$(abspath $(BIN)) ../$(PY) -m pytest -q -rs
 
 $(BIN): | sys-deps
@@ -143,7 +143,7 @@ clean:
 # each for FUZZ_SECONDS or FUZZ_RUNS executions, whichever comes first, and prints the table of results;
 # `fuzz-smoke` is the short run CI does; `fuzz-replay` runs the committed seeds and crash regressions once through a
 # normal build (part of `make test`); `fuzz-seeds` rewrites the seed corpora.
-FUZZ_TARGETS       := nifti nifti-gz png model pickle zip safetensors labels
+FUZZ_TARGETS       := nifti nifti-gz png model pickle zip safetensors labels dicom
 FUZZ_SECONDS       ?= 1800
 FUZZ_RUNS          ?= 1000000
 FUZZ_SMOKE_SECONDS ?= 20

@@ -9,6 +9,9 @@
 //   SegmentKernels        C: the packed-weight GEMM micro-kernels (AVX-512 or portable, chosen at run time) + naive twin
 //   SegmentEngine         the Swin-UNet's modules on fused CPU kernels, and its forward
 //   SegmentJPEG           C: JPEG decoding through libjpeg-turbo, its longjmp errors caught in C
+//   SegmentDCMTK          C++: DCMTK behind a C interface (DICOM attributes, pixel decoding, SEG writing); no C++
+//                         exception or DCMTK condition crosses into Swift
+//   SegmentDICOM          DICOM series: discovery, grouping, volume assembly with its checks, DICOM SEG output
 //   SegmentImaging        NIfTI, PNG and JPEG I/O, resampling (scipy.ndimage.zoom semantics), orientation
 //   SegmentReports        one self-contained HTML page of a run or score report (inline pictures, styles, sorter, SVG)
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
@@ -35,6 +38,11 @@ let package = Package(
         // C: libjpeg-turbo behind setjmp, so its longjmp errors come back as return codes (never through Swift).
         .target(name: "SegmentJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
 
+        // C++: DCMTK 3.6.7 (Debian libdcmtk-dev) behind the C interface of include/segment_dcmtk.h.
+        .target(name: "SegmentDCMTK",
+                linkerSettings: ["dcmseg", "dcmfg", "dcmiod", "dcmjpeg", "dcmjpls", "dcmimage", "dcmimgle", "dcmdata",
+                                 "oflog", "ofstd"].map { .linkedLibrary($0) }),
+
         .target(name: "SegmentCore"),
         .target(name: "SegmentCases", dependencies: ["SegmentCore"]),
         .target(name: "SegmentFormat", dependencies: ["SegmentCore"]),
@@ -43,11 +51,12 @@ let package = Package(
         .target(name: "SegmentKernels"),
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI", "SegmentJPEG"], swiftSettings: nifti),
+        .target(name: "SegmentDICOM", dependencies: ["SegmentCore", "SegmentDCMTK", "SegmentImaging"], swiftSettings: nifti),
         .target(name: "SegmentReports"),
         .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging", "SegmentReports"], swiftSettings: nifti),
         .target(name: "SegmentRun",
                 dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics",
-                               "SegmentReports"],
+                               "SegmentDICOM", "SegmentReports"],
                 swiftSettings: nifti),
         .executableTarget(name: "segment",
                           dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
@@ -60,7 +69,7 @@ let package = Package(
 
         // Fuzz targets of every input parser (fuzz/README.md): a libFuzzer driver when fuzz/run.sh builds it with the
         // sanitizers, a replayer of the committed corpora otherwise. Not a product.
-        .executableTarget(name: "segment-fuzz", dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentImaging",
+        .executableTarget(name: "segment-fuzz", dependencies: ["SegmentCore", "SegmentFormat", "SegmentConvert", "SegmentImaging", "SegmentDICOM",
                                                                "SegmentMetrics", "CNIfTI"],
                           swiftSettings: nifti),
 
@@ -69,6 +78,10 @@ let package = Package(
         .target(name: "ImagingTestSupport", dependencies: ["SegmentImaging"], path: "Tests/ImagingTestSupport", swiftSettings: nifti),
         // The engine's naive twin (the PyTorch forward step by step) and its forward module by module, for the tests.
         .target(name: "NaiveEngine", dependencies: ["SegmentEngine", "SegmentFormat", "SegmentKernels"], path: "Tests/NaiveEngine"),
+        // DICOM Part 10 files written byte by byte, for the DICOM tests.
+        .target(name: "DICOMTestSupport", path: "Tests/DICOMTestSupport"),
+        .testTarget(name: "SegmentDICOMTests", dependencies: ["TestSupport", "DICOMTestSupport", "SegmentDICOM", "SegmentImaging",
+                                                              "SegmentCore"], swiftSettings: nifti),
         .testTarget(name: "SegmentCoreTests", dependencies: ["SegmentCore", "TestSupport"]),
         .testTarget(name: "ShimTests", dependencies: ["CBLAS", "CPNG", "CNIfTI"], swiftSettings: nifti),
         .testTarget(name: "SegmentFormatTests", dependencies: ["TestSupport", "SegmentFormat"]),

@@ -5,7 +5,10 @@ one, the prediction shifted and reshaped), spacing 0.7 x 0.7 x 1.5 mm, stored as
 - `segment score --threads 1` end to end (reading both .nii.gz files, all metrics: Dice, IoU, HD, HD95, ASSD);
 - medpy `dc` + `hd95` per label with voxelspacing on the arrays already in memory (reading not timed), 1 thread;
 - the values must agree (Dice 1e-6 relative, HD95 1e-4 mm);
-- scaling in the number of cases: folders of 1, 2 and 4 such cases, --threads 1.
+- scaling in the number of cases: folders of 1, 2 and 4 such cases, --threads 1;
+- normalized surface Dice: `segment score --nsd 1,2` against the same run without it (the target: at most 50 % more
+  time), and DeepMind's surface-distance 0.1 (`compute_surface_distances` + `compute_surface_dice_at_tolerance` at 1
+  and 2 mm per label) on the arrays in memory, 1 thread; the values must agree within 1e-6.
 
 Usage: PYTHONPATH=trainer python bench/score_bench.py --segment .build/release/segment [--shape 512,512,200]
 The volumes live in a temporary folder, deleted at the end.
@@ -20,6 +23,10 @@ import time
 import nibabel as nib
 import numpy as np
 from medpy.metric import binary as medpy_binary
+# surface-distance 0.1 writes np.Inf (removed in numpy 2) for a mask without border: the same value under its old name
+if not hasattr(np, "Inf"):
+    np.Inf = np.inf
+import surface_distance  # noqa: E402
 from threadpoolctl import threadpool_limits
 
 SPACING = (0.7, 0.7, 1.5)
@@ -102,6 +109,28 @@ def main():
             assert abs(got["Dice"] - dice) <= 1e-6 * dice, (label, got["Dice"], dice)
             assert abs(got["HD95"] - hd95) <= 1e-4, (label, got["HD95"], hd95)
 
+        # normalized surface Dice: the same run with --nsd 1,2 (best of 2 each, the machine may be shared), and the
+        # surface-distance package on the arrays in memory
+        nsd_report = f"{tmp}/nsd.json"
+        plain = min((run_segment(segment, ["--pred", f"{tmp}/pred.nii.gz", "--ref", f"{tmp}/ref.nii.gz"])
+                     for _ in range(2)), key=lambda r: r[1])
+        with_nsd = min((run_segment(segment, ["--pred", f"{tmp}/pred.nii.gz", "--ref", f"{tmp}/ref.nii.gz",
+                                              "--nsd", "1,2", "--json", nsd_report]) for _ in range(2)),
+                       key=lambda r: r[1])
+        with open(nsd_report) as f:
+            ours_nsd = json.load(f)["metric_per_case"][0]["metrics"]
+        nsd_answers = {}
+        with threadpool_limits(1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for label in (1, 2, 3):
+                d = surface_distance.compute_surface_distances(ref == label, pred == label, list(SPACING))
+                nsd_answers[label] = [surface_distance.compute_surface_dice_at_tolerance(d, t) for t in (1, 2)]
+            sd_wall, sd_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        for label, values in nsd_answers.items():
+            for t, want in zip((1, 2), values):
+                got = ours_nsd[str(label)][f"nsd_{t}mm"]
+                assert abs(got - want) <= 1e-6, (label, t, got, want)
+
         # scaling in the number of cases (symlinks to the same pair)
         scaling = []
         for n in (1, 2, 4):
@@ -125,6 +154,17 @@ def main():
     print(f"| medpy `dc` + `hd95` | {medpy_cpu:.2f} | {medpy_wall:.2f} | arrays already in memory (reading not timed), 3 labels |")
     print(f"\nSpeed-up (CPU time): **{medpy_cpu / seg_cpu:.0f}x** (wall: {medpy_wall / seg_wall:.0f}x; target >= 10x). "
           "Values agree: Dice within 1e-6 relative, HD95 within 1e-4 mm.\n")
+    print("Normalized surface Dice at 1 and 2 mm (`--nsd 1,2`), the same pair, 1 thread (best of 2 runs each):\n")
+    print("| | CPU (s) | wall (s) | what |")
+    print("|---|---|---|---|")
+    print(f"| `segment score --threads 1` | {plain[1]:.2f} | {plain[0]:.2f} | as above, without NSD |")
+    print(f"| `segment score --threads 1 --nsd 1,2` | {with_nsd[1]:.2f} | {with_nsd[0]:.2f} | the same with NSD at 1 and 2 mm |")
+    print(f"| surface-distance 0.1 | {sd_cpu:.2f} | {sd_wall:.2f} | `compute_surface_distances` + "
+          "`compute_surface_dice_at_tolerance` (1, 2 mm) per label, arrays in memory (reading not timed) |")
+    print(f"\nNSD adds **{100 * (with_nsd[1] / plain[1] - 1):.0f} %** to `score`'s CPU time "
+          f"({100 * (with_nsd[0] / plain[0] - 1):.0f} % wall; target <= 50 %). surface-distance alone takes "
+          f"{sd_cpu / with_nsd[1]:.1f}x the CPU time of the whole `segment score --nsd 1,2` run (which also reads the "
+          "files and computes every other metric). Values agree within 1e-6.\n")
     print("Scaling in the number of cases (a folder of n copies, `--threads 1`):\n")
     print("| cases | CPU (s) | CPU per case (s) | wall (s) |")
     print("|---|---|---|---|")

@@ -11,6 +11,8 @@ from files that reach deep into the parser instead of having to discover the for
   zip          torch.save zip archives of the same
   safetensors  the same as safetensors
   labels       label masks: NIfTI (uint8, int16, scaled) and PNG (0/255, raw labels, 16-bit)
+  dicom        single-frame CT slices (12-bit, signed, 8-bit, MONOCHROME1), an enhanced multi-frame object with
+               functional groups, and RLE, JPEG-LS and JPEG-lossless copies made by DCMTK's dcmcrle / dcmcjpls / dcmcjpeg
 Usage: PYTHONPATH=trainer python fuzz/make_seeds.py [OUTDIR]   (default fuzz/corpus)
 """
 import gzip
@@ -281,6 +283,64 @@ def label_seeds(rng) -> list[tuple[str, bytes]]:
     return seeds
 
 
+def dicom_seeds(rng) -> list[tuple[str, bytes]]:
+    import subprocess
+    import tempfile
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+    from fixtures.gen_hostile import dicom_slice
+    seeds = [("ct12.dcm", dicom_slice(0, rows=6, cols=5))]
+
+    def edited(name, **attrs):
+        def edit(d):
+            for k, v in attrs.items():
+                setattr(d, k, v)
+        seeds.append((name, dicom_slice(1, rows=5, cols=4, edit=edit)))
+    edited("signed16.dcm", PixelRepresentation=1, BitsStored=16, HighBit=15)
+    edited("monochrome1.dcm", PhotometricInterpretation="MONOCHROME1")
+    seeds.append(("uint8.dcm", dicom_slice(2, rows=4, cols=4, pixels=rng.integers(0, 256, (4, 4)).astype(np.uint8),
+                                           edit=lambda d: (setattr(d, "BitsAllocated", 8), setattr(d, "BitsStored", 8),
+                                                           setattr(d, "HighBit", 7)))))
+
+    # Enhanced CT: two frames placed by per-frame PlanePositionSequence, shared orientation and pixel measures.
+    def enhanced(d):
+        d.SOPClassUID = d.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+        d.NumberOfFrames = 2
+        for a in ["ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
+                  "RescaleIntercept", "RescaleSlope"]:
+            delattr(d, a)
+        shared = Dataset()
+        o, m, t = Dataset(), Dataset(), Dataset()
+        o.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        m.PixelSpacing, m.SliceThickness = [0.5, 0.5], 1.0
+        t.RescaleIntercept, t.RescaleSlope, t.RescaleType = -1024, 1, "HU"
+        shared.PlaneOrientationSequence, shared.PixelMeasuresSequence = Sequence([o]), Sequence([m])
+        shared.PixelValueTransformationSequence = Sequence([t])
+        d.SharedFunctionalGroupsSequence = Sequence([shared])
+        frames = []
+        for k in range(2):
+            f, p = Dataset(), Dataset()
+            p.ImagePositionPatient = [0, 0, float(k)]
+            f.PlanePositionSequence = Sequence([p])
+            frames.append(f)
+        d.PerFrameFunctionalGroupsSequence = Sequence(frames)
+        d.PixelData = rng.integers(0, 4000, (2, 4, 3)).astype(np.uint16).tobytes()
+    seeds.append(("enhanced_ct.dcm", dicom_slice(0, rows=4, cols=3, edit=enhanced)))
+
+    # Compressed copies by DCMTK's own encoders.
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "src.dcm")
+        with open(src, "wb") as f:
+            f.write(dicom_slice(3, rows=8, cols=8))
+        for name, tool in [("rle.dcm", ["dcmcrle"]), ("jpeg_ls.dcm", ["dcmcjpls"]), ("jpeg_lossless.dcm", ["dcmcjpeg"])]:
+            out = os.path.join(tmp, name)
+            subprocess.run(tool + [src, out], check=True)
+            with open(out, "rb") as f:
+                seeds.append((name, f.read()))
+    return seeds
+
+
 def main(root: str) -> None:
     rng = np.random.default_rng(20261205)
     nifti = nifti_seeds(rng)
@@ -307,6 +367,9 @@ def main(root: str) -> None:
         c.add(name, data)
     for name, data in label_seeds(rng)[:2]:
         c.add(name + ".gz", gzip.compress(data, mtime=0))
+    c = Corpus(root, "dicom")
+    for name, data in dicom_seeds(np.random.default_rng(14)):
+        c.add(name, data)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 import Foundation
 import SegmentCore
 
-/// The image families the tool reads, recognised by file name.
+/// The image families the tool reads: NIfTI, PNG and JPEG recognised by file name; DICOM by content (the "DICM"
+/// preamble), since DICOM files often have no extension.
 public enum ImageKind: String, Codable, Sendable {
-    case nifti, png, jpeg
+    case nifti, png, jpeg, dicom
 
     /// Image extensions, longest first; matched case-insensitively and kept as written.
     static let extensions: [(ext: String, kind: ImageKind)] = [
@@ -16,10 +17,17 @@ public enum ImageKind: String, Codable, Sendable {
     public static let labelKinds: Set<ImageKind> = [.nifti, .png]
 
     /// A 2D picture (PNG or JPEG) rather than a volume.
-    public var isPicture: Bool { self != .nifti }
+    public var isPicture: Bool { self == .png || self == .jpeg }
 
-    /// The kind of the mask written for an input of this kind: a JPEG's mask is a PNG.
-    public var maskKind: ImageKind { self == .jpeg ? .png : self }
+    /// The kind of the mask written for an input of this kind: a JPEG's mask is a PNG; a DICOM series' is NIfTI
+    /// unless a DICOM SEG is asked for.
+    public var maskKind: ImageKind {
+        switch self {
+        case .jpeg: return .png
+        case .dicom: return .nifti
+        default: return self
+        }
+    }
 
     /// Splits a file name into (case name, extension incl. the dot, kind): "liver.nii.gz" -> ("liver", ".nii.gz", .nifti).
     /// Returns nil for any other file, and for a name that is only an extension.

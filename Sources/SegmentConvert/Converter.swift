@@ -17,6 +17,8 @@ public struct ConvertOptions: Sendable {
     public var classNames: [String]?
     public var preprocessing = Preprocessing()
     public var provenance: [String: String] = [:]
+    /// Codes of foreground classes (`--class-code`), stored as `general.class_codes`.
+    public var classCodes: [ClassCode] = []
     public var dtype: DType = .f32
     /// Recorded in the model file (`general.converter_version`).
     public var converterVersion = ""
@@ -192,9 +194,12 @@ public enum Converter {
         if options.preprocessing.channels == .rgb && config.inChans != 3 {
             throw ConvertError.badOption(flag: "--channels rgb", reason: "checkpoint \(path) takes \(config.inChans) input channel(s); use --channels gray")
         }
+        if let p = ClassCode.problem(options.classCodes, numClasses: config.numClasses) {
+            throw ConvertError.badOption(flag: "--class-code", reason: p + " (checkpoint \(path) has \(config.numClasses) classes)")
+        }
         let metadata = ModelMetadata(config: config, preprocessing: options.preprocessing, classNames: names,
                                      sourceSHA256: checkpoint.sha256, converterVersion: options.converterVersion,
-                                     provenance: options.provenance)
+                                     provenance: options.provenance, classCodes: options.classCodes)
         var writer = ModelFileWriter(metadata: metadata)
         try model.forEachTensor { spec, values in
             // Finite float32 values beyond the range of --dtype f16/bf16 would be stored as inf: the flag, not the
@@ -208,6 +213,32 @@ public enum Converter {
         let specs = config.expectedTensors()
         return ConvertReport(format: checkpoint.format, nesting: checkpoint.nesting, sha256: checkpoint.sha256, metadata: metadata,
                              dropped: model.dropped, tensorCount: specs.count, parameterCount: specs.reduce(0) { $0 + $1.count })
+    }
+
+    /// True when `path` starts with the model file's magic "SEGM" (a model file, not a checkpoint).
+    public static func isModelFile(_ path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 4)) == Data("SEGM".utf8)
+    }
+
+    /// Re-writes model file `path` to `output` with `classCodes` as its class codes: the tensors (in their stored
+    /// dtypes, so bit for bit) and every other metadata value are kept; the checksum is computed anew. How a model
+    /// converted before class codes existed gains them without its checkpoint.
+    public static func recode(model path: String, to output: String, classCodes: [ClassCode], overwrite: Bool) throws -> ModelMetadata {
+        try checkOutput(output, input: path, overwrite: overwrite)
+        let model = try ModelFile.open(path)
+        var metadata = model.metadata
+        if let p = ClassCode.problem(classCodes, numClasses: metadata.config.numClasses) {
+            throw ConvertError.badOption(flag: "--class-code", reason: p + " (model \(path) has \(metadata.config.numClasses) classes)")
+        }
+        metadata.classCodes = classCodes.sorted { $0.label < $1.label }
+        var writer = ModelFileWriter(metadata: metadata)
+        for t in model.tensors {   // f16 and bf16 values widen to Float exactly and narrow back to the same bits
+            try writer.add(t.name, shape: t.shape, values: try model.floats(t.name), dtype: t.dtype)
+        }
+        try writer.write(to: output)
+        return metadata
     }
 
     /// The output must not be the input (even with --overwrite), must not exist unless `overwrite`, and its folder

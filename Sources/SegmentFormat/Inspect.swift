@@ -56,6 +56,8 @@ public struct ModelInspection: Encodable {
             ("checksum", "xxh64 \(checksum.value) (verified)"),
             ("architecture", "\(ModelMetadata.architecture): img_size \(c.imgSize), patch_size \(c.patchSize), in_chans \(c.inChans), embed_dim \(c.embedDim), depths \(list(c.depths)), num_heads \(list(c.numHeads)), window \(c.windowSize), mlp_ratio \(c.mlpRatio)"),
             ("classes", "\(metadata.classNames.count): " + metadata.classNames.enumerated().map { "\($0) \($1)" }.joined(separator: ", ")),
+            ("class codes", metadata.classCodes.isEmpty ? "(none: a DICOM SEG describes each class as SCT 85756007 Tissue)"
+                : metadata.classCodes.map { "\($0.label) type \($0.type) category \($0.category)" }.joined(separator: "; ")),
             ("preprocessing", "channels \(p.channels.rawValue), intensity \(p.intensity.rawValue)" + (p.intensity == .window ? " [\(p.windowLo), \(p.windowHi)]" : "")
                 + ", slice axis \(p.sliceAxis), row axis \(p.rowAxis), column axis \(p.colAxis), orientation \(p.orientation.isEmpty ? "as stored" : p.orientation)"
                 + ", zoom order image \(p.imageOrder.rawValue) / labels \(p.labelOrder.rawValue)"),

@@ -8,12 +8,18 @@ public struct ModelMetadata: Equatable, Codable, Sendable {
     public var sourceSHA256: String              // sha256 hex of the source checkpoint ("" if none)
     public var converterVersion: String
     public var provenance: [String: String]      // training data, split, recipe, seed, iterations ... (may be empty)
+    public var classCodes: [ClassCode]           // codes of foreground classes, sorted by label (optional key: may be empty)
 
     public init(config: SwinUNetConfig, preprocessing: Preprocessing = .init(), classNames: [String],
-                sourceSHA256: String = "", converterVersion: String = "", provenance: [String: String] = [:]) {
+                sourceSHA256: String = "", converterVersion: String = "", provenance: [String: String] = [:],
+                classCodes: [ClassCode] = []) {
         self.config = config; self.preprocessing = preprocessing; self.classNames = classNames
         self.sourceSHA256 = sourceSHA256; self.converterVersion = converterVersion; self.provenance = provenance
+        self.classCodes = classCodes.sorted { $0.label < $1.label }
     }
+
+    /// The codes of class `label`, or nil when the model file gives none.
+    public func codes(of label: Int) -> ClassCode? { classCodes.first { $0.label == label } }
 
     /// The value of `general.architecture`: the only architecture this format version describes.
     public static let architecture = "swin-unet"
@@ -23,6 +29,7 @@ public struct ModelMetadata: Equatable, Codable, Sendable {
 enum MetadataKey {
     static let architecture = "general.architecture"
     static let classNames = "general.class_names"
+    static let classCodes = "general.class_codes"   // optional: absent when no class has codes
     static let sourceSHA256 = "general.source_sha256"
     static let converterVersion = "general.converter_version"
     static let imgSize = "swin_unet.img_size", patchSize = "swin_unet.patch_size", inChans = "swin_unet.in_chans"
@@ -52,6 +59,9 @@ extension ModelMetadata {
         var e: [(key: String, value: MetadataValue)] = [
             (MetadataKey.architecture, .string(Self.architecture)),
             (MetadataKey.classNames, .strings(classNames)),
+        ]
+        if !classCodes.isEmpty { e.append((MetadataKey.classCodes, .string(ClassCode.json(classCodes)))) }
+        e += [
             (MetadataKey.sourceSHA256, .string(sourceSHA256)),
             (MetadataKey.converterVersion, .string(converterVersion)),
             (MetadataKey.imgSize, .int(Int64(c.imgSize))), (MetadataKey.patchSize, .int(Int64(c.patchSize))),
@@ -86,6 +96,10 @@ extension ModelMetadata {
                     throw ModelFileError.badMetadata(path: path, key: key, reason: "is a \(value.typeName), not a string")
                 }
                 provenance[String(key.dropFirst(MetadataKey.provenancePrefix.count))] = s
+            } else if key == MetadataKey.classCodes {
+                guard case .string = value else {
+                    throw ModelFileError.badMetadata(path: path, key: key, reason: "is a \(value.typeName), not a string")
+                }
             } else if let type = known[key] {
                 guard value.typeCode == type else {
                     throw ModelFileError.badMetadata(path: path, key: key, reason: "is a \(value.typeName), not a \(MetadataValue.typeName(type))")
@@ -124,9 +138,17 @@ extension ModelMetadata {
         case .success(let valid): p = valid
         case .failure(let problem): throw ModelFileError.badMetadata(path: path, key: problem.key, reason: problem.reason)
         }
+        var codes: [ClassCode] = []
+        if case .string(let json)? = values[MetadataKey.classCodes] {
+            guard let decoded = ClassCode.decode(json) else {
+                throw ModelFileError.badMetadata(path: path, key: MetadataKey.classCodes,
+                                                 reason: "is not a JSON array of {label, category, type} with codes of {value, scheme, meaning}")
+            }
+            codes = decoded
+        }
         self.init(config: config, preprocessing: p, classNames: strings(MetadataKey.classNames),
                   sourceSHA256: string(MetadataKey.sourceSHA256), converterVersion: string(MetadataKey.converterVersion),
-                  provenance: provenance)
+                  provenance: provenance, classCodes: codes)
     }
 
     /// The first value that a valid model file cannot hold, as (key, reason); nil when all are valid.
@@ -138,6 +160,7 @@ extension ModelMetadata {
         }
         if let i = classNames.firstIndex(where: { $0.isEmpty }) { return (MetadataKey.classNames, "has an empty name at index \(i)") }
         if Set(classNames).count != classNames.count { return (MetadataKey.classNames, "has a name twice: \(classNames)") }
+        if let p = ClassCode.problem(classCodes, numClasses: c.numClasses) { return (MetadataKey.classCodes, p) }
         if !(sourceSHA256.isEmpty || (sourceSHA256.count == 64 && sourceSHA256.allSatisfy { $0.isHexDigit && !$0.isUppercase })) {
             return (MetadataKey.sourceSHA256, "is \"\(sourceSHA256)\", not 64 lowercase hex digits")
         }

@@ -85,6 +85,8 @@ public struct ScoreOptions: Sendable {
     public var regions: [Region] = []
     /// Voxels where the reference has this label count for nothing (nnU-Net's ignore label).
     public var ignoreLabel: Int?
+    /// Tolerances (in the distance units, mm for NIfTI) of the normalized surface Dice to report; none when empty.
+    public var nsdTolerances: [Double] = []
     /// Display names by metric key (a label's "1", a region's "1+2").
     public var classNames: [String: String]
     public var policy: ScoringPolicy
@@ -218,6 +220,6 @@ public func scorePrediction(_ pred: LabelImage, against ref: LabelImage, name: S
     }
     return try scoreCase(name: name, prediction: pred.labels, reference: ref.labels, spacing: spacing, unit: unit,
                          labels: options.labels, regions: options.regions, ignoreLabel: options.ignoreLabel,
-                         policy: options.policy, predictionFile: predictionFile,
+                         policy: options.policy, nsdTolerances: options.nsdTolerances, predictionFile: predictionFile,
                          referenceFile: referenceFile, predictionMissing: missing, threads: threads)
 }

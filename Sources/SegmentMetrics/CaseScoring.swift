@@ -50,11 +50,67 @@ public struct ClassScore: Codable, Equatable, Sendable {
     /// ISIC 2018's thresholded Jaccard (`ClassScore.thresholded`). Optional so that reports written before it
     /// existed still read (and merge); `value("thresholded_Jaccard")` derives it from IoU then.
     public var thresholdedJaccard: Double?
+    /// Normalized surface Dice by key (`ClassScore.nsdKey`, "nsd_1mm"), written beside the other metrics of the
+    /// class; nil without --nsd.
+    public var surfaceDice: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
         case dice = "Dice", iou = "IoU", tp = "TP", fp = "FP", fn = "FN", tn = "TN", nPred = "n_pred", nRef = "n_ref"
         case hd = "HD", hd95 = "HD95", assd = "ASSD", emptyRef = "empty_ref", emptyPred = "empty_pred"
         case thresholdedJaccard = "thresholded_Jaccard"
+    }
+
+    /// Any key: the surface Dice values are keys of their own ("nsd_1mm"), not a nested object.
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// The report key of the surface Dice at tolerance t: "nsd_1mm", "nsd_1.5mm" (the tolerance in the case's
+    /// distance units, which are mm for NIfTI images).
+    public static func nsdKey(_ t: Double) -> String {
+        t == t.rounded() && abs(t) < 1e15 ? "nsd_\(Int(t))mm" : "nsd_\(t)mm"
+    }
+
+    public init(dice: Double, iou: Double, tp: Int, fp: Int, fn: Int, tn: Int, nPred: Int, nRef: Int, hd: Double,
+                hd95: Double, assd: Double, emptyRef: Bool, emptyPred: Bool, thresholdedJaccard: Double?,
+                surfaceDice: [String: Double]? = nil) {
+        self.dice = dice; self.iou = iou; self.tp = tp; self.fp = fp; self.fn = fn; self.tn = tn
+        self.nPred = nPred; self.nRef = nRef; self.hd = hd; self.hd95 = hd95; self.assd = assd
+        self.emptyRef = emptyRef; self.emptyPred = emptyPred; self.thresholdedJaccard = thresholdedJaccard
+        self.surfaceDice = surfaceDice
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(dice: try c.decode(Double.self, forKey: .dice), iou: try c.decode(Double.self, forKey: .iou),
+                  tp: try c.decode(Int.self, forKey: .tp), fp: try c.decode(Int.self, forKey: .fp),
+                  fn: try c.decode(Int.self, forKey: .fn), tn: try c.decode(Int.self, forKey: .tn),
+                  nPred: try c.decode(Int.self, forKey: .nPred), nRef: try c.decode(Int.self, forKey: .nRef),
+                  hd: try c.decode(Double.self, forKey: .hd), hd95: try c.decode(Double.self, forKey: .hd95),
+                  assd: try c.decode(Double.self, forKey: .assd), emptyRef: try c.decode(Bool.self, forKey: .emptyRef),
+                  emptyPred: try c.decode(Bool.self, forKey: .emptyPred),
+                  thresholdedJaccard: try c.decodeIfPresent(Double.self, forKey: .thresholdedJaccard))
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        var nsd: [String: Double] = [:]
+        for key in any.allKeys where key.stringValue.hasPrefix("nsd_") {
+            nsd[key.stringValue] = try any.decode(Double.self, forKey: key)
+        }
+        surfaceDice = nsd.isEmpty ? nil : nsd
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dice, forKey: .dice); try c.encode(iou, forKey: .iou)
+        try c.encode(tp, forKey: .tp); try c.encode(fp, forKey: .fp); try c.encode(fn, forKey: .fn)
+        try c.encode(tn, forKey: .tn); try c.encode(nPred, forKey: .nPred); try c.encode(nRef, forKey: .nRef)
+        try c.encode(hd, forKey: .hd); try c.encode(hd95, forKey: .hd95); try c.encode(assd, forKey: .assd)
+        try c.encode(emptyRef, forKey: .emptyRef); try c.encode(emptyPred, forKey: .emptyPred)
+        try c.encodeIfPresent(thresholdedJaccard, forKey: .thresholdedJaccard)
+        var any = encoder.container(keyedBy: AnyKey.self)
+        for (key, value) in surfaceDice ?? [:] { try any.encode(value, forKey: AnyKey(stringValue: key)) }
     }
 
     /// ISIC 2018 (task 1)'s threshold: a per-image Jaccard below it counts as 0.
@@ -66,11 +122,14 @@ public struct ClassScore: Codable, Equatable, Sendable {
     }
 
     /// The label absent from both images: nothing to compare.
-    static func bothEmpty(voxelCount: Int, policy: ScoringPolicy) -> ClassScore {
+    /// The surface Dice of both masks empty (0 / 0) is NaN in every mode, as the surface-distance package gives.
+    static func bothEmpty(voxelCount: Int, policy: ScoringPolicy, nsdTolerances: [Double] = []) -> ClassScore {
         let compat = policy.mode == .swinUNet
         return ClassScore(dice: compat ? 0 : .nan, iou: .nan, tp: 0, fp: 0, fn: 0, tn: voxelCount, nPred: 0, nRef: 0,
                           hd: .nan, hd95: compat ? 0 : .nan, assd: .nan, emptyRef: true, emptyPred: true,
-                          thresholdedJaccard: .nan)
+                          thresholdedJaccard: .nan,
+                          surfaceDice: nsdTolerances.isEmpty ? nil
+                              : Dictionary(uniqueKeysWithValues: nsdTolerances.map { (nsdKey($0), Double.nan) }))
     }
 }
 
@@ -96,9 +155,10 @@ public struct CaseScore: Codable, Equatable, Sendable {
 
     /// Adds both-empty scores for the classes (metric keys) this case does not have (when the label set grew after
     /// the case was scored, e.g. labels found in other cases or shards).
-    mutating func complete(keys: [String], policy: ScoringPolicy) {
+    mutating func complete(keys: [String], policy: ScoringPolicy, nsdTolerances: [Double] = []) {
         for key in keys where metrics[key] == nil {
-            metrics[key] = .bothEmpty(voxelCount: shape.reduce(1, *) - (ignoredVoxels ?? 0), policy: policy)
+            metrics[key] = .bothEmpty(voxelCount: shape.reduce(1, *) - (ignoredVoxels ?? 0), policy: policy,
+                                      nsdTolerances: nsdTolerances)
         }
     }
 }
@@ -181,10 +241,12 @@ public struct GridMismatchError: SegmentError {
 /// - regions: unions of labels scored as one class each, keyed "1+2".
 /// - ignoreLabel: voxels where the reference has this label count for nothing (nnU-Net's ignore label): they are
 ///   background in both images for every class, and not counted in TN.
+/// - nsdTolerances: the normalized surface Dice at each tolerance (in `unit`s), keys "nsd_1mm" (SurfaceDice.swift);
+///   none when empty. Ignored voxels are background for it too: the surfaces are those of the masks so cut.
 /// - threads: classes scored concurrently (1 = on the calling thread).
 public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, spacing: [Double], unit: DistanceUnit,
                       labels: [Int]? = nil, regions: [Region] = [], ignoreLabel: Int? = nil,
-                      policy: ScoringPolicy = .init(),
+                      policy: ScoringPolicy = .init(), nsdTolerances: [Double] = [],
                       predictionFile: String = "", referenceFile: String = "", predictionMissing: Bool = false,
                       threads: Int = 1) throws -> CaseScore {
     guard prediction.shape == reference.shape else {
@@ -198,7 +260,7 @@ public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, s
     }
     var score = try scoreLabels(name: name, prediction: prediction, reference: reference, spacing: spacing, unit: unit,
                                 labels: labels, excluding: ignoreLabel, ignored: ignored, policy: policy,
-                                predictionFile: predictionFile, referenceFile: referenceFile,
+                                nsdTolerances: nsdTolerances, predictionFile: predictionFile, referenceFile: referenceFile,
                                 predictionMissing: predictionMissing, threads: threads)
     for region in regions {
         let inRegion = [Bool](unsafeUninitializedCapacity: 65536) { b, n in
@@ -206,7 +268,8 @@ public func scoreCase(name: String, prediction: LabelMap, reference: LabelMap, s
         }
         let binary = { (m: LabelMap) in LabelMap(shape: m.shape, labels: m.labels.map { inRegion[Int($0)] ? 1 : 0 }) }
         let r = try scoreLabels(name: name, prediction: binary(prediction), reference: binary(reference), spacing: spacing,
-                                unit: unit, labels: [1], ignored: ignored, policy: policy, threads: 1)
+                                unit: unit, labels: [1], ignored: ignored, policy: policy,
+                                nsdTolerances: nsdTolerances, threads: 1)
         score.metrics[region.key] = r.metrics["1"]
     }
     if ignoreLabel != nil { score.ignoredVoxels = ignored }
@@ -223,7 +286,7 @@ func withoutIgnored(_ prediction: LabelMap, _ reference: LabelMap, ignoreLabel: 
 /// scoreCase for single labels, on images whose ignored voxels (`ignored` of them) are already background.
 private func scoreLabels(name: String, prediction: LabelMap, reference: LabelMap, spacing: [Double], unit: DistanceUnit,
                          labels: [Int]?, excluding excluded: Int? = nil, ignored: Int, policy: ScoringPolicy,
-                         predictionFile: String = "", referenceFile: String = "", predictionMissing: Bool = false,
+                         nsdTolerances: [Double], predictionFile: String = "", referenceFile: String = "", predictionMissing: Bool = false,
                          threads: Int) throws -> CaseScore {
     precondition(spacing.count == reference.rank && spacing.allSatisfy { $0 > 0 && $0.isFinite },
                  "spacing \(spacing) does not fit shape \(reference.shape)")
@@ -240,7 +303,8 @@ private func scoreLabels(name: String, prediction: LabelMap, reference: LabelMap
     DispatchQueue.concurrentPerform(iterations: max(1, min(threads, chosen.count))) { worker in
         for k in stride(from: worker, to: chosen.count, by: max(1, min(threads, chosen.count))) {
             var score = scoreLabel(chosen[k], prediction: prediction, reference: reference, grid: grid,
-                                   census: census, spacing: usedSpacing, diagonal: diagonal, policy: policy)
+                                   census: census, spacing: usedSpacing, diagonal: diagonal, policy: policy,
+                                   nsdTolerances: nsdTolerances)
             score.tn -= ignored
             lock.lock(); results[k] = score; lock.unlock()
         }
@@ -253,16 +317,28 @@ private func scoreLabels(name: String, prediction: LabelMap, reference: LabelMap
 
 /// One label of one case, following the policy's empty-mask rules.
 private func scoreLabel(_ label: Int, prediction: LabelMap, reference: LabelMap, grid: Grid3, census: LabelCensus,
-                        spacing: [Double], diagonal: Double, policy: ScoringPolicy) -> ClassScore {
+                        spacing: [Double], diagonal: Double, policy: ScoringPolicy, nsdTolerances: [Double]) -> ClassScore {
     let inCensus = label > 0 && label < census.nPred.count
     let nPred = inCensus ? census.nPred[label] : 0, nRef = inCensus ? census.nRef[label] : 0
     let tp = inCensus ? census.tp[label] : 0
-    if nPred == 0 && nRef == 0 { return .bothEmpty(voxelCount: grid.count, policy: policy) }
+    if nPred == 0 && nRef == 0 {
+        return .bothEmpty(voxelCount: grid.count, policy: policy, nsdTolerances: nsdTolerances)
+    }
     let fp = nPred - tp, fn = nRef - tp
     var score = ClassScore(dice: 2 * Double(tp) / Double(nPred + nRef), iou: Double(tp) / Double(tp + fp + fn),
                            tp: tp, fp: fp, fn: fn, tn: grid.count - tp - fp - fn, nPred: nPred, nRef: nRef,
                            hd: .infinity, hd95: .infinity, assd: .infinity, emptyRef: nRef == 0, emptyPred: nPred == 0,
                            thresholdedJaccard: ClassScore.thresholded(Double(tp) / Double(tp + fp + fn)))
+    if !nsdTolerances.isEmpty {
+        // one mask empty: nothing of either surface is within any tolerance of the other (0 / its area = 0)
+        var values = [Double](repeating: 0, count: nsdTolerances.count)
+        if nPred > 0 && nRef > 0 {
+            let (a, b, box) = labelBox(label, prediction: prediction, reference: reference, grid: grid, census: census)
+            values = surfaceDice(a: a, b: b, grid: box, rank: reference.rank, spacing: spacing3(spacing),
+                                 tolerances: nsdTolerances)
+        }
+        score.surfaceDice = Dictionary(uniqueKeysWithValues: zip(nsdTolerances.map(ClassScore.nsdKey), values))
+    }
     if nPred > 0 && nRef > 0 {
         let d = DistanceSummary(pooled: labelSurfaceDistances(label, prediction: prediction, reference: reference,
                                                               grid: grid, census: census, spacing: spacing))
@@ -282,6 +358,14 @@ private func scoreLabel(_ label: Int, prediction: LabelMap, reference: LabelMap,
 /// background for both masks, so the erosion and the EDT restricted to it are exact (no margin needed).
 private func labelSurfaceDistances(_ label: Int, prediction: LabelMap, reference: LabelMap, grid: Grid3,
                                    census: LabelCensus, spacing: [Double]) -> [Double] {
+    let (a, b, box) = labelBox(label, prediction: prediction, reference: reference, grid: grid, census: census)
+    return pooledSurfaceDistances(a: a, b: b, grid: box, rank: reference.rank, spacing: spacing3(spacing))
+}
+
+/// (prediction == label) and (reference == label) on the bounding box of both, and the box.
+/// a, b: (box.n0, box.n1, box.n2) axis 0 fastest, 0 / 1.
+private func labelBox(_ label: Int, prediction: LabelMap, reference: LabelMap, grid: Grid3,
+                      census: LabelCensus) -> ([UInt8], [UInt8], Grid3) {
     let lo = (0..<3).map { census.lo[label * 3 + $0] }, hi = (0..<3).map { census.hi[label * 3 + $0] }
     let box = Grid3(hi[0] - lo[0] + 1, hi[1] - lo[1] + 1, hi[2] - lo[2] + 1)
     var a = [UInt8](repeating: 0, count: box.count), b = a          // (box.n0, box.n1, box.n2)
@@ -301,5 +385,5 @@ private func labelSurfaceDistances(_ label: Int, prediction: LabelMap, reference
             }
         }
     }
-    return pooledSurfaceDistances(a: a, b: b, grid: box, rank: reference.rank, spacing: spacing3(spacing))
+    return (a, b, box)
 }

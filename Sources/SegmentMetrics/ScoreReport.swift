@@ -66,6 +66,9 @@ public struct ScoreReport: Codable, Equatable, Sendable {
     public var regions: [String]?
     /// Voxels where the reference has this label were left out of every class (nnU-Net's ignore label).
     public var ignoreLabel: Int?
+    /// Tolerances of the normalized surface Dice (keys "nsd_1mm" per class), in the distance units; absent without
+    /// --nsd.
+    public var nsdTolerances: [Double]?
     /// Display names by metric key (a label's "1", a region's "1+2").
     public var classNames: [String: String]
     /// Units of the distances: "mm", "pixel", "voxel", or "mixed" when cases differ (see each case's units).
@@ -80,6 +83,7 @@ public struct ScoreReport: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case tool, policy, definitions, labelsFrom = "labels_from", labels, regions, ignoreLabel = "ignore_label"
+        case nsdTolerances = "nsd_tolerances"
         case classNames = "class_names", units
         case foregroundMean = "foreground_mean", mean, counts, metricPerCase = "metric_per_case"
         case failedCases = "failed_cases", unmatchedPredictions = "unmatched_predictions"
@@ -89,12 +93,14 @@ public struct ScoreReport: Codable, Equatable, Sendable {
     /// of them gets the both-empty scores. Means are over cases of the finite values (NaN and infinite values are
     /// left out and counted); the foreground mean is the mean over labels of the finite label means.
     public init(cases: [CaseScore], failures: [CaseFailure] = [], labels: [Int]?, regions: [Region] = [],
-                ignoreLabel: Int? = nil, classNames: [String: String] = [:],
+                ignoreLabel: Int? = nil, nsdTolerances: [Double] = [], classNames: [String: String] = [:],
                 policy: ScoringPolicy, tool: String, unmatchedPredictions: [String] = []) {
         let chosen = labels ?? Set(cases.flatMap { $0.metrics.keys.compactMap { Int($0) } }).sorted()
         self.tool = tool
         self.policy = policy
-        self.definitions = ScoreReport.definitions(policy, regions: !regions.isEmpty, ignoreLabel: ignoreLabel)
+        self.definitions = ScoreReport.definitions(policy, regions: !regions.isEmpty, ignoreLabel: ignoreLabel,
+                                                   nsd: !nsdTolerances.isEmpty)
+        self.nsdTolerances = nsdTolerances.isEmpty ? nil : nsdTolerances
         self.labelsFrom = labels == nil ? "present" : "given"
         self.labels = chosen
         self.regions = regions.isEmpty ? nil : regions.map(\.key)
@@ -103,7 +109,7 @@ public struct ScoreReport: Codable, Equatable, Sendable {
         let units = Set(cases.map { $0.unit.rawValue })
         self.units = units.count == 1 ? units.first! : units.isEmpty ? (policy.mode == .swinUNet ? "voxel" : "mm") : "mixed"
         let keys = chosen.map(String.init) + regions.map(\.key)
-        self.metricPerCase = cases.map { c in var c = c; c.complete(keys: keys, policy: policy); return c }
+        self.metricPerCase = cases.map { c in var c = c; c.complete(keys: keys, policy: policy, nsdTolerances: nsdTolerances); return c }
             .sorted { $0.name < $1.name }
         self.failedCases = failures.sorted { $0.name < $1.name }
         self.unmatchedPredictions = unmatchedPredictions.sorted()
@@ -113,11 +119,11 @@ public struct ScoreReport: Codable, Equatable, Sendable {
         for key in keys {
             let scores = metricPerCase.compactMap { $0.metrics[key] }
             var means = MetricValues(), excluded = [String: Int](), infinite = [String: Int]()
-            for name in ScoreReport.metricNames {
+            for name in metricNames {
                 let values = scores.map { $0.value(name) }
                 let finite = values.filter { $0.isFinite }
                 means[name] = finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count)
-                if ScoreReport.ratioAndDistanceNames.contains(name) {
+                if ScoreReport.ratioAndDistanceNames.contains(name) || name.hasPrefix("nsd_") {
                     excluded[name] = values.count - finite.count
                     infinite[name] = values.filter { $0.isInfinite }.count
                 }
@@ -129,17 +135,23 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                                       emptyPredOnly: scores.filter { !$0.emptyRef && $0.emptyPred }.count,
                                       excluded: excluded, infinite: infinite)
         }
-        for name in ScoreReport.metricNames {
+        for name in metricNames {
             let finite = keys.compactMap { mean[$0]?[name] }.filter { $0.isFinite }
             foregroundMean[name] = finite.isEmpty ? .nan : finite.reduce(0, +) / Double(finite.count)
         }
+    }
+
+    /// The metrics of each class in this report: `metricNames`, then the surface Dice keys by tolerance.
+    public var metricNames: [String] {
+        ScoreReport.metricNames + (nsdTolerances ?? []).map(ClassScore.nsdKey)
     }
 
     /// The metric keys in report order: the labels, then the regions.
     public var classKeys: [String] { labels.map(String.init) + (regions ?? []) }
 
     /// The texts of `definitions`, for a policy.
-    static func definitions(_ policy: ScoringPolicy, regions: Bool = false, ignoreLabel: Int? = nil) -> [String: String] {
+    static func definitions(_ policy: ScoringPolicy, regions: Bool = false, ignoreLabel: Int? = nil,
+                            nsd: Bool = false) -> [String: String] {
         let worst = policy.worstDistance == .diagonal
             ? "replaced by the image diagonal sqrt(sum((n_axis * spacing_axis)^2)) in the case's units"
             : "+inf, left out of the means and counted"
@@ -158,6 +170,13 @@ public struct ScoreReport: Codable, Equatable, Sendable {
         if regions {
             d["regions"] = "a region \"1+2\" is scored as one class: a voxel is in it when its label is any of the listed "
                 + "labels (nnU-Net's regions)"
+        }
+        if nsd {
+            d["nsd"] = "normalized surface Dice at tolerance t (nsd_<t>mm, t in the case's distance units), as DeepMind's "
+                + "surface-distance package: border elements are the 2x2x2 cubes (2x2 in 2D) with some but not all "
+                + "voxels in the mask, each weighted by its marching-cubes surface area (contour length in 2D) under the "
+                + "spacing; (area of each mask's border within t of the other's border) / (both borders' areas). "
+                + "Both masks empty: NaN; one empty: 0"
         }
         if let ignoreLabel {
             d["ignore_label"] = "voxels where the reference has label \(ignoreLabel) are background in both images for "
@@ -188,6 +207,10 @@ public struct ScoreReport: Codable, Equatable, Sendable {
                     + "\(report.policy.worstDistance.rawValue)) differs from \(sources[0])'s (\(first.policy.mode.rawValue), "
                     + "\(first.policy.worstDistance.rawValue))")
             }
+            guard report.nsdTolerances == first.nsdTolerances else {
+                throw ReportError.mergeConflict(path: source, problem: "its --nsd tolerances (\(report.nsdTolerances ?? [])) "
+                    + "differ from \(sources[0])'s (\(first.nsdTolerances ?? []))")
+            }
             guard report.regions == first.regions && report.ignoreLabel == first.ignoreLabel else {
                 throw ReportError.mergeConflict(path: source, problem: "its regions (\(report.regions ?? [])) or ignore label "
                     + "(\(report.ignoreLabel.map(String.init) ?? "none")) differ from \(sources[0])'s (\(first.regions ?? []), "
@@ -209,6 +232,7 @@ public struct ScoreReport: Codable, Equatable, Sendable {
         return ScoreReport(cases: reports.flatMap(\.metricPerCase), failures: reports.flatMap(\.failedCases),
                            labels: first.labelsFrom == "given" ? first.labels : nil,
                            regions: (first.regions ?? []).compactMap { Region(parsing: $0) }, ignoreLabel: first.ignoreLabel,
+                           nsdTolerances: first.nsdTolerances ?? [],
                            classNames: names,
                            policy: first.policy, tool: tool,
                            unmatchedPredictions: reports.flatMap(\.unmatchedPredictions))
@@ -241,13 +265,13 @@ public struct ScoreReport: Codable, Equatable, Sendable {
 
     /// One row per case and label (plus one per failed case), comma-separated with a header.
     public func csv() -> String {
-        let header = ["case", "label", "class_name", "status"] + ScoreReport.metricNames
+        let header = ["case", "label", "class_name", "status"] + metricNames
             + ["empty_ref", "empty_pred", "prediction_missing", "units", "spacing", "reference_file", "prediction_file", "error"]
         var rows = [header.joined(separator: ",")]
         for c in metricPerCase {
             for key in classKeys {
                 guard let s = c.metrics[key] else { continue }
-                let values = ScoreReport.metricNames.map { name -> String in
+                let values = metricNames.map { name -> String in
                     let v = s.value(name)
                     return ["TP", "FP", "FN", "TN", "n_pred", "n_ref"].contains(name) ? String(Int(v)) : csvNumber(v)
                 }
@@ -258,7 +282,7 @@ public struct ScoreReport: Codable, Equatable, Sendable {
             }
         }
         for f in failedCases {
-            rows.append(([f.name, "", "", "failed"] + ScoreReport.metricNames.map { _ in "" }
+            rows.append(([f.name, "", "", "failed"] + metricNames.map { _ in "" }
                 + ["", "", "", "", "", f.referenceFile, f.predictionFile, f.error]).map(csvField).joined(separator: ","))
         }
         return rows.joined(separator: "\n") + "\n"
@@ -271,15 +295,18 @@ public struct ScoreReport: Codable, Equatable, Sendable {
             + (unmatchedPredictions.isEmpty ? "" : ", \(unmatchedPredictions.count) prediction(s) without a reference"),
             "policy: \(policy.mode.rawValue), worst distance \(policy.worstDistance.rawValue); distances in \(unitText)",
             "empty masks: \(definitions["empty_masks"] ?? "")", ""]
-        let columns = ["label", "class", "cases", "Dice", "IoU", "HD95", "HD", "ASSD", "TJ", "excluded Dice/HD95", "inf HD95"]
+        let nsdKeys = (nsdTolerances ?? []).map(ClassScore.nsdKey)
+        let shown = ["Dice", "IoU", "HD95", "HD", "ASSD", "thresholded_Jaccard"] + nsdKeys
+        let columns = ["label", "class", "cases", "Dice", "IoU", "HD95", "HD", "ASSD", "TJ"]
+            + nsdKeys.map { "NSD " + $0.dropFirst(4) } + ["excluded Dice/HD95", "inf HD95"]
         var rows: [[String]] = [columns]
         for key in classKeys {
             let m = mean[key] ?? [:], n = counts[key]
             rows.append([key, classNames[key] ?? "", String(n?.cases ?? 0)]
-                + ["Dice", "IoU", "HD95", "HD", "ASSD", "thresholded_Jaccard"].map { tableNumber(m[$0] ?? .nan) }
+                + shown.map { tableNumber(m[$0] ?? .nan) }
                 + ["\(n?.excluded["Dice"] ?? 0)/\(n?.excluded["HD95"] ?? 0)", String(n?.infinite["HD95"] ?? 0)])
         }
-        rows.append(["foreground", "mean", ""] + ["Dice", "IoU", "HD95", "HD", "ASSD", "thresholded_Jaccard"].map { tableNumber(foregroundMean[$0] ?? .nan) }
+        rows.append(["foreground", "mean", ""] + shown.map { tableNumber(foregroundMean[$0] ?? .nan) }
             + ["", ""])
         let widths = (0..<columns.count).map { col in rows.map { $0[col].count }.max()! }
         for row in rows {
@@ -323,7 +350,9 @@ extension ClassScore {
         case "HD95": return hd95
         case "ASSD": return assd
         case "thresholded_Jaccard": return thresholdedJaccard ?? ClassScore.thresholded(iou)
-        default: preconditionFailure("unknown metric \(name)")
+        default:
+            precondition(name.hasPrefix("nsd_"), "unknown metric \(name)")
+            return surfaceDice?[name] ?? .nan
         }
     }
 }

@@ -60,6 +60,7 @@ public enum ScoreRun {
                             seconds: Date().timeIntervalSince(start))
             report = ScoreReport(cases: result.scores, failures: result.failures, labels: r.options.labels,
                                  regions: r.options.regions, ignoreLabel: r.options.ignoreLabel,
+                                 nsdTolerances: r.options.nsdTolerances,
                                  classNames: r.options.classNames, policy: r.options.policy, tool: r.tool,
                                  unmatchedPredictions: found.unmatched)
         }

@@ -242,7 +242,8 @@ public enum CaseWorker {
         do {
             let model = try ModelFile.open(setup.model)
             let engine = try SwinUNetEngine(model: model, threads: setup.options.threads, maxBatch: setup.options.batch)
-            segmenter = Segmenter(metadata: model.metadata, engine: engine, options: setup.options, progress: relay)
+            segmenter = Segmenter(metadata: model.metadata, engine: engine, options: setup.options, progress: relay,
+                                  model: ((setup.model as NSString).lastPathComponent, model.checksum))
         } catch {
             let e = error as? SegmentError ?? Runner.InternalError(error: error)
             _ = channel.send(WorkerMessage.setupFailed(error: e.description, exitCode: e.exitCode.rawValue))

@@ -3,6 +3,7 @@
 // file.
 import Foundation
 import SegmentCases
+import SegmentDICOM
 
 /// Where a case's reference segmentation is (only with --ref).
 public enum ReferenceLookup: Equatable, Sendable, Codable {
@@ -11,9 +12,48 @@ public enum ReferenceLookup: Equatable, Sendable, Codable {
     case missing(folder: String)
 }
 
-/// What a case reads. An image file today; a DICOM series is another kind of source.
+/// What a case reads: an image file, or a DICOM series (one file or many).
 public enum CaseSource: Equatable, Sendable, Codable {
     case image(CaseFile)
+    case series(DICOMSeries)
+
+    /// The case name: the file name without its extension, or the SeriesInstanceUID.
+    public var name: String {
+        switch self {
+        case .image(let f): return f.name
+        case .series(let s): return s.seriesInstanceUID
+        }
+    }
+
+    public var kind: ImageKind {
+        switch self {
+        case .image(let f): return f.kind
+        case .series: return .dicom
+        }
+    }
+
+    /// The path messages and reports name: the file, or a series' one file or the folder holding its files.
+    public var path: String {
+        switch self {
+        case .image(let f): return f.path
+        case .series(let s): return s.files.count == 1 ? s.files[0] : s.folder
+        }
+    }
+
+    /// Every file the case reads.
+    var files: [String] {
+        switch self {
+        case .image(let f): return [f.path]
+        case .series(let s): return s.files
+        }
+    }
+}
+
+/// What a DICOM series' mask is written as (--output-format): NIfTI, or a DICOM Segmentation. A file output's
+/// extension decides when the format is not given.
+public enum OutputFormat: String, Codable, Sendable, CaseIterable {
+    case nifti
+    case dicomSeg = "dicom-seg"
 }
 
 /// One case to segment and every path it writes.
@@ -25,12 +65,10 @@ public struct RunCase: Equatable, Sendable, Codable {
     public let reference: ReferenceLookup
 
     /// The path the case is read from (for messages and reports).
-    public var input: String {
-        switch source { case .image(let f): return f.path }
-    }
-    public var kind: ImageKind {
-        switch source { case .image(let f): return f.kind }
-    }
+    public var input: String { source.path }
+    public var kind: ImageKind { source.kind }
+    /// True when the mask is written as a DICOM Segmentation.
+    public var writesSEG: Bool { kind == .dicom && output.lowercased().hasSuffix(".dcm") }
 }
 
 /// What the planner needs from the options.
@@ -46,6 +84,10 @@ public struct PlanRequest: Sendable {
     public var model: String?
     public var isicNames = false
     public var shard: Shard?
+    /// Only this series of a DICOM folder (--series).
+    public var series: String?
+    /// --output-format; nil: by the output's extension (a folder output: NIfTI).
+    public var outputFormat: OutputFormat?
 
     public init(input: String, output: String) { self.input = input; self.output = output }
 }
@@ -81,21 +123,42 @@ public enum CasePlanner {
         return CasePlan(cases: cases, discovered: inputs.count, isFolder: folder, outputFolders: folders)
     }
 
-    /// The input's images in case order: a folder's (SegmentCases.CaseDiscovery), or the one file.
-    static func discover(_ r: PlanRequest, _ fm: FileManager) throws -> (inputs: [CaseFile], folder: Bool) {
+    /// The input's cases in case order: a folder's images (SegmentCases.CaseDiscovery) or, when it holds none, its
+    /// DICOM series (SegmentDICOM, subfolders searched); or the one file (an image, or a DICOM file's series).
+    /// `folder` is true when the input is a folder of images or of more than one series: outputs then go into folders.
+    static func discover(_ r: PlanRequest, _ fm: FileManager) throws -> (inputs: [CaseSource], folder: Bool) {
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: r.input, isDirectory: &isDir) else { throw RunError.inputMissing(r.input) }
-        guard isDir.boolValue else {
-            guard let file = CaseFile(path: r.input) else { throw RunError.unsupportedInput(r.input) }
-            return ([file], false)
+        var series: [DICOMSeries]
+        if isDir.boolValue {
+            let images = try CaseDiscovery.images(in: r.input)
+            if !images.isEmpty {
+                if r.series != nil { throw RunError.usage("--series picks a DICOM series, but \(r.input) is a folder of NIfTI, PNG or JPEG images.") }
+                if r.outputFormat == .dicomSeg { throw RunError.usage("--output-format dicom-seg needs DICOM series as input; \(r.input) holds NIfTI, PNG or JPEG images.") }
+                return (images.map(CaseSource.image), true)
+            }
+            series = try SeriesDiscovery.series(in: r.input)
+            guard !series.isEmpty else { throw RunError.emptyFolder(r.input) }
+        } else if let file = CaseFile(path: r.input) {
+            if r.series != nil { throw RunError.usage("--series picks a DICOM series, but \(r.input) is a \(file.kind.rawValue) file.") }
+            if r.outputFormat == .dicomSeg { throw RunError.usage("--output-format dicom-seg needs a DICOM series as input, not \(r.input).") }
+            return ([.image(file)], false)
+        } else if DICOMFile.isPart10(r.input) {
+            series = try SeriesDiscovery.series(ofFile: r.input)
+            guard !series.isEmpty else { throw RunError.unsupportedInput(r.input) }
+        } else {
+            throw RunError.unsupportedInput(r.input)
         }
-        let inputs = try CaseDiscovery.images(in: r.input)
-        guard !inputs.isEmpty else { throw RunError.emptyFolder(r.input) }
-        return (inputs, true)
+        if let uid = r.series {
+            let all = series.map(\.seriesInstanceUID)
+            series = series.filter { $0.seriesInstanceUID == uid }
+            if series.isEmpty { throw DICOMError.seriesNotFound(uid: uid, folder: r.input, available: all) }
+        }
+        return (series.map(CaseSource.series), series.count > 1)
     }
 
     /// This run's part of the inputs (--shard).
-    static func shard(_ inputs: [CaseFile], _ r: PlanRequest, folder: Bool) throws -> [CaseFile] {
+    static func shard(_ inputs: [CaseSource], _ r: PlanRequest, folder: Bool) throws -> [CaseSource] {
         guard let shard = r.shard else { return inputs }
         if !folder && shard.count > 1 {
             throw RunError.usage("--shard \(shard) splits a folder's cases; \(r.input) is a single file.")
@@ -109,7 +172,7 @@ public enum CasePlanner {
 
     /// Every path each case reads (its reference) and writes (mask, probabilities). A folder run writes into
     /// folders; a file run writes the named file, or into -o if it is a folder.
-    static func name(_ selected: [CaseFile], _ r: PlanRequest, folder: Bool, _ fm: FileManager) throws -> (cases: [RunCase], outputIsFolder: Bool) {
+    static func name(_ selected: [CaseSource], _ r: PlanRequest, folder: Bool, _ fm: FileManager) throws -> (cases: [RunCase], outputIsFolder: Bool) {
         let outputIsFolder = folder || isDirectory(r.output, fm)
         if folder, fm.fileExists(atPath: r.output), !isDirectory(r.output, fm) {
             throw RunError.usage("the input \(r.input) is a folder, so -o must be a folder too, but \(r.output) is a file.")
@@ -132,20 +195,24 @@ public enum CasePlanner {
         let cases = try selected.map { i -> RunCase in
             let output: String
             if outputIsFolder {
-                output = join(r.output, maskFileName(i, isicNames: r.isicNames))
+                output = join(r.output, maskFileName(i, isicNames: r.isicNames, format: r.outputFormat))
             } else {
                 output = r.output
-                try checkExtension(output, for: i.kind.maskKind, input: i.path, flag: "-o")
+                if i.kind == .dicom {
+                    try checkSeriesOutput(output, format: r.outputFormat, input: i.path)
+                } else {
+                    try checkExtension(output, for: i.kind.maskKind, input: i.path, flag: "-o")
+                }
             }
             var probabilities: String?
             if let p = r.probabilities {
                 if probIsFolder {
-                    probabilities = join(p, i.name + (i.kind == .nifti ? ".nii.gz" : ".npy"))
+                    probabilities = join(p, i.name + (i.kind.isPicture ? ".npy" : ".nii.gz"))
                 } else {
                     let lower = p.lowercased()
-                    let ok = lower.hasSuffix(".npy") || (i.kind == .nifti && (lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")))
+                    let ok = lower.hasSuffix(".npy") || (!i.kind.isPicture && (lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")))
                     guard ok else {
-                        throw RunError.usage("--probabilities \(p) must end in .npy" + (i.kind == .nifti ? ", .nii or .nii.gz." : " for a PNG or JPEG input."))
+                        throw RunError.usage("--probabilities \(p) must end in .npy" + (i.kind.isPicture ? " for a PNG or JPEG input." : ", .nii or .nii.gz."))
                     }
                     probabilities = p
                 }
@@ -159,15 +226,15 @@ public enum CasePlanner {
                     reference = .found(ref)
                 }
             }
-            return RunCase(name: i.name, source: .image(i), output: output, probabilities: probabilities, reference: reference)
+            return RunCase(name: i.name, source: i, output: output, probabilities: probabilities, reference: reference)
         }
         return (cases, outputIsFolder)
     }
 
     /// No output may be an input (images, references, the model), and no two outputs may be the same file.
-    static func check(_ cases: [RunCase], inputs: [CaseFile], _ r: PlanRequest, folder: Bool, outputIsFolder: Bool) throws {
+    static func check(_ cases: [RunCase], inputs: [CaseSource], _ r: PlanRequest, folder: Bool, outputIsFolder: Bool) throws {
         var readPaths: [String: String] = [:]
-        for i in inputs { readPaths[canonical(i.path)] = i.path }
+        for i in inputs { for f in i.files { readPaths[canonical(f)] = f } }
         for c in cases { if case .found(let p) = c.reference { readPaths[canonical(p)] = p } }
         if let m = r.model { readPaths[canonical(m)] = m }
         var written: [String: String] = [:]
@@ -193,10 +260,24 @@ public enum CasePlanner {
 
     /// The mask's file name in an output folder: the input's name and extension, except that a JPEG's mask is a PNG
     /// (JPEG is lossy) and --isic-names names a picture's mask NAME_segmentation.png.
-    static func maskFileName(_ i: CaseFile, isicNames: Bool) -> String {
+    static func maskFileName(_ source: CaseSource, isicNames: Bool, format: OutputFormat?) -> String {
+        guard case .image(let i) = source else { return source.name + (format == .dicomSeg ? ".dcm" : ".nii.gz") }
         guard i.kind.isPicture else { return i.name + i.ext }
         if isicNames { return i.name + CaseNames.maskSuffix + ".png" }
         return i.kind == .jpeg ? i.name + ".png" : i.name + i.ext
+    }
+
+    /// A series' mask file: .dcm for a DICOM SEG, .nii or .nii.gz for NIfTI, agreeing with --output-format if given.
+    static func checkSeriesOutput(_ path: String, format: OutputFormat?, input: String) throws {
+        let lower = path.lowercased()
+        let byName: OutputFormat? = lower.hasSuffix(".dcm") ? .dicomSeg
+            : (lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")) ? .nifti : nil
+        guard let byName else {
+            throw RunError.usage("-o \(path) must end in .dcm (a DICOM SEG), .nii or .nii.gz for the DICOM series \(input) (or be an existing folder).")
+        }
+        if let format, format != byName {
+            throw RunError.usage("--output-format \(format.rawValue) contradicts -o \(path); give a \(format == .dicomSeg ? ".dcm" : ".nii.gz") name or drop --output-format.")
+        }
     }
 
     static func checkExtension(_ path: String, for kind: ImageKind, input: String, flag: String) throws {

@@ -49,9 +49,9 @@ public enum RunError: SegmentError, Equatable {
         case .inputMissing(let p):
             return "input \(p) does not exist. Check the path."
         case .unsupportedInput(let p):
-            return "input \(p) is not a NIfTI (.nii, .nii.gz), PNG (.png) or JPEG (.jpg, .jpeg) file. Convert it, or pass a folder of such files."
+            return "input \(p) is not a NIfTI (.nii, .nii.gz), PNG (.png), JPEG (.jpg, .jpeg) or DICOM Part 10 file. Convert it, or pass a folder of such files or a DICOM series folder."
         case .emptyFolder(let p):
-            return "folder \(p) holds no .nii, .nii.gz, .png, .jpg or .jpeg file (subfolders and hidden files are not searched)."
+            return "folder \(p) holds no .nii, .nii.gz, .png, .jpg or .jpeg file (subfolders and hidden files are not searched for these) and no DICOM image series (searched in subfolders too)."
         case .modelNotFound(let searched):
             return "no model given and the default model was not found; looked in: \(searched.joined(separator: ", ")). "
                 + "Pass --model PATH, set SEGMENT_MODEL, or install the default model (see docs/RUN.md, \"Model\")."

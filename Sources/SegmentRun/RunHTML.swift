@@ -26,6 +26,9 @@ enum RunHTML {
             var pictures: [HTMLPicture] = [], note: String? = nil
             if r.status == .failed {
                 note = "no pictures: the case failed"
+            } else if byName[r.name]?.kind == .dicom {
+                // The mask of a series is a DICOM SEG, which this page does not read back.
+                note = "no pictures: a DICOM series' mask is a DICOM SEG, not drawn here (its labels are listed above)"
             } else if let c = byName[r.name] {
                 do { pictures = try draw(c, metadata: metadata, options: o) }
                 catch { note = "no pictures: \((error as? SegmentError)?.description ?? "\(error)")" }

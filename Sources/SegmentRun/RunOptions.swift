@@ -63,6 +63,10 @@ public struct RunOptions: Sendable, Codable {
     public var pngValues: PNGValues?
     public var isicNames = false
     public var reference: String?
+    /// Only this series of a DICOM folder (--series).
+    public var series: String?
+    /// What a DICOM series' mask is written as (--output-format); nil: by -o's extension, NIfTI into a folder.
+    public var outputFormat: OutputFormat?
     /// For the report.
     public var toolVersion = ""
     public var commandLine: [String] = []
@@ -90,7 +94,7 @@ public struct RunOptions: Sendable, Codable {
     var planRequest: PlanRequest {
         var r = PlanRequest(input: input, output: output)
         r.probabilities = probabilities; r.overlayFolder = overlay; r.reference = reference; r.report = report; r.html = html
-        r.model = model; r.isicNames = isicNames; r.shard = shard
+        r.model = model; r.isicNames = isicNames; r.shard = shard; r.series = series; r.outputFormat = outputFormat
         return r
     }
 

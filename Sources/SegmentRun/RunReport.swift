@@ -2,6 +2,7 @@
 // and per case: input, output, shape, spacing, labels found with voxel counts and volumes, time, status.
 // Keys are snake_case and sorted, so two reports of the same run differ only in times. docs/RUN.md shows an example.
 import Foundation
+import SegmentDICOM
 import SegmentCases
 import SegmentCore
 import SegmentFormat
@@ -65,6 +66,9 @@ public struct CaseRecord: Codable, Equatable, Sendable {
     public var reference: String?
     /// What was done to the input that the user may not expect (a colour picture given to a gray model, say).
     public var warnings: [String]?
+    /// The DICOM series of the case, and the DICOM SEG written (its UIDs, frames and segments).
+    public var series: SeriesRecord?
+    public var seg: SegSummary?
 
     public init(name: String, input: String, output: String, status: CaseStatus, timeSeconds: Double = 0) {
         self.name = name; self.input = input; self.output = output; self.status = status; self.timeSeconds = timeSeconds
@@ -72,8 +76,33 @@ public struct CaseRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name, input, output, status, error, shape, spacing, slices, labels, probabilities, overlays, reference
-        case warnings
+        case warnings, series, seg
         case exitCode = "exit_code", timeSeconds = "time_s"
+    }
+}
+
+/// A DICOM series as the run report names it.
+public struct SeriesRecord: Codable, Equatable, Sendable {
+    public var seriesInstanceUID: String
+    public var studyInstanceUID: String?
+    public var frameOfReferenceUID: String?
+    public var description: String?
+    public var modality: String?
+    public var folder: String
+    public var files: Int
+    public var frames: Int
+    public var transferSyntaxes: [String]
+
+    init(_ s: DICOMSeries) {
+        seriesInstanceUID = s.seriesInstanceUID; studyInstanceUID = s.studyInstanceUID
+        frameOfReferenceUID = s.frameOfReferenceUID; description = s.description; modality = s.modality
+        folder = s.folder; files = s.files.count; frames = s.frames.count; transferSyntaxes = s.transferSyntaxes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case description, modality, folder, files, frames
+        case seriesInstanceUID = "series_instance_uid", studyInstanceUID = "study_instance_uid"
+        case frameOfReferenceUID = "frame_of_reference_uid", transferSyntaxes = "transfer_syntaxes"
     }
 }
 

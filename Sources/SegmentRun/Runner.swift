@@ -67,7 +67,8 @@ public enum Runner {
             segment = workers!.segment
         } else {
             let engine = try SwinUNetEngine(model: model, threads: o.threads, maxBatch: o.batch)
-            segment = Segmenter(metadata: metadata, engine: engine, options: o, progress: progress).segment
+            segment = Segmenter(metadata: metadata, engine: engine, options: o, progress: progress,
+                                model: ((modelPath as NSString).lastPathComponent, model.checksum)).segment
         }
         defer { workers?.stop() }
 

@@ -8,6 +8,7 @@
 import Foundation
 import SegmentCases
 import SegmentCore
+import SegmentDICOM
 import SegmentEngine
 import SegmentFormat
 import SegmentImaging
@@ -28,8 +29,13 @@ final class Segmenter {
     private var labels: [UInt8]         // (batch, S, S)
     private var probabilities: [Float]  // (batch, nc, S, S); empty without --probabilities
 
-    init(metadata: ModelMetadata, engine: SwinUNetEngine, options: RunOptions, progress: CaseProgress) {
+    /// The model file's name and checksum, for the algorithm identification of a DICOM SEG.
+    let model: (name: String, checksum: String)
+
+    init(metadata: ModelMetadata, engine: SwinUNetEngine, options: RunOptions, progress: CaseProgress,
+         model: (name: String, checksum: String)) {
         self.metadata = metadata; self.engine = engine; self.options = options; self.progress = progress
+        self.model = model
         pre = metadata.preprocessing
         S = metadata.config.imgSize
         nc = metadata.config.numClasses
@@ -42,20 +48,71 @@ final class Segmenter {
     /// Segments `c` and writes its outputs; with a reference, returns the case's scores. Throws the case's error
     /// (a SegmentError for every user-facing failure).
     func segment(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        switch c.kind {
-        case .nifti: return try segmentVolume(c, into: &record)
-        case .png, .jpeg: return try segmentPicture(c, into: &record)
+        switch c.source {
+        case .image(let f) where f.kind == .nifti:
+            // The whole case's memory from the header, before the voxels are read (docs/RELIABILITY.md, "Limits").
+            let declared = try NIfTIHeader.read(c.input)
+            try options.memoryLimit.check(checkedProduct([declared.voxelCount, declared.datatype.size + bytesPerOutputVoxel]),
+                                          path: c.input, what: "segmenting its \(declared.shape.map(String.init).joined(separator: " x ")) voxels")
+            let volume = try NIfTIVolume.read(c.input, volume: options.volume, budget: options.memoryLimit)
+            return try segmentVolume(c, volume, into: &record)
+        case .image:
+            return try segmentPicture(c, into: &record)
+        case .series(let series):
+            return try segmentSeries(c, series, into: &record)
         }
     }
 
-    // MARK: NIfTI volumes
+    // MARK: DICOM series
 
-    private func segmentVolume(_ c: RunCase, into record: inout CaseRecord) throws -> CaseScore? {
-        // The whole case's memory from the header, before the voxels are read (docs/RELIABILITY.md, "Limits").
-        let declared = try NIfTIHeader.read(c.input)
-        try options.memoryLimit.check(checkedProduct([declared.voxelCount, declared.datatype.size + bytesPerOutputVoxel]),
-                                      path: c.input, what: "segmenting its \(declared.shape.map(String.init).joined(separator: " x ")) voxels")
-        let volume = try NIfTIVolume.read(c.input, volume: options.volume, budget: options.memoryLimit)
+    /// A series is assembled into the volume a NIfTI file of it would hold, then segmented as one.
+    private func segmentSeries(_ c: RunCase, _ series: DICOMSeries, into record: inout CaseRecord) throws -> CaseScore? {
+        if options.volume != nil { throw RunError.usage("--volume picks a volume of a 4D NIfTI; \(c.input) is a DICOM series.") }
+        let first = series.frames[0]
+        // The case's memory before any pixel data is read: the decoded values (4 bytes), the volume (up to 4) and the outputs.
+        try options.memoryLimit.check(checkedProduct([first.rows, first.columns, series.frames.count, 8 + bytesPerOutputVoxel]),
+                                      path: c.input, what: "segmenting series \(series.seriesInstanceUID): \(first.columns) x \(first.rows) x \(series.frames.count) voxels")
+        record.series = SeriesRecord(series)
+        let assembled = try SeriesAssembly.assemble(series, budget: options.memoryLimit)
+        return try segmentVolume(c, assembled.volume, series: assembled, into: &record)
+    }
+
+    /// Writes `mask` ((slices, rows, columns) of the series, columns fastest: the volume's array order) as a DICOM
+    /// SEG on the series' own grid, one segment per foreground class, described by the model file's class codes.
+    private func writeSEG(_ c: RunCase, _ mask: [UInt8], _ series: SeriesVolume, into record: inout CaseRecord) throws {
+        let names = metadata.classNames
+        var uncoded: [String] = []
+        let segments = (1..<nc).map { l -> SegmentDescription in
+            let name = l < names.count ? names[l] : "label \(l)"
+            guard let codes = metadata.codes(of: l) else {
+                uncoded.append(name)
+                return SegmentDescription.fallback(label: l, name: name)
+            }
+            return SegmentDescription(label: l, name: name, category: codes.category, type: codes.type, cielab: SegColour.palette(l))
+        }
+        if !uncoded.isEmpty {
+            record.warnings = (record.warnings ?? []) + [
+                "the model file has no class codes for \(uncoded.joined(separator: ", ")): the SEG describes them as SNOMED CT 85756007 Tissue. "
+                + "Store codes with `segment convert MODEL --class-code LABEL=SCT:CODE:MEANING -o MODEL2`"]
+        }
+        let first = series.frames[0]
+        let geometry = SegGeometry(rows: first.rows, columns: first.columns, pixelSpacing: series.pixelSpacing,
+                                   sliceThickness: series.sliceStep, orientation: series.orientation)
+        let sources = series.frames.map { f in
+            SourceFrame(path: f.path, sopClassUID: f.sopClassUID, sopInstanceUID: f.sopInstanceUID,
+                        frameNumber: f.frame.map { $0 + 1 }, position: f.position ?? [0, 0, 0])
+        }
+        let algorithm = SegAlgorithm(name: "segment", version: options.toolVersion, modelName: model.name, modelChecksum: model.checksum)
+        let description = "segment \((model.name as NSString).deletingPathExtension)"
+        record.seg = try SegWriter.write(labels: mask, geometry: geometry, sources: sources, segments: segments,
+                                         algorithm: algorithm, seriesDescription: description, to: c.output)
+    }
+
+    // MARK: volumes (NIfTI files and DICOM series)
+
+    /// `series`: the DICOM series the volume was assembled from (its SEG is written on the series' grid).
+    private func segmentVolume(_ c: RunCase, _ volume: NIfTIVolume, series: SeriesVolume? = nil,
+                               into record: inout CaseRecord) throws -> CaseScore? {
         let header = volume.header
         // The reference first: a wrong one fails the case before any work. A volume of one slice is a 2D image.
         let reference = try readReference(c, shape: header.shape[2] == 1 ? Array(header.shape.prefix(2)) : header.shape,
@@ -121,7 +178,11 @@ final class Segmenter {
             record.overlays = try writeVolumeOverlays(c, volume: volume, layout: layout, addressing: addressing, mask: mask,
                                                       folder: folder)
         }
-        try header.writeMask(mask, to: c.output)
+        if c.writesSEG, let series {
+            try writeSEG(c, mask, series, into: &record)
+        } else {
+            try header.writeMask(mask, to: c.output)
+        }
         // Sum of the input's values (scaled, as nibabel's get_fdata: HU for CT) per label, slice by slice.
         var sums = [Double](repeating: 0, count: 256)
         var maskSlice = [UInt8](repeating: 0, count: R * C)                // (R, C)

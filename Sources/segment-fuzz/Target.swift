@@ -10,7 +10,7 @@ struct FuzzTarget {
     let summary: String
     let run: (UnsafeRawBufferPointer) -> Void
 
-    static let all: [FuzzTarget] = [nifti, niftiGz, png, model, pickle, zip, safetensors, labels]
+    static let all: [FuzzTarget] = [nifti, niftiGz, png, model, pickle, zip, safetensors, labels, dicom]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
 }

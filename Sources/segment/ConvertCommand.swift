@@ -26,7 +26,7 @@ struct ConvertCommand: ParsableCommand {
         weights; 5 output exists (without --overwrite) or cannot be written.
         """)
 
-    @Argument(help: "The checkpoint: PyTorch .pth (zip or legacy) or .safetensors.")
+    @Argument(help: "The checkpoint: PyTorch .pth (zip or legacy) or .safetensors; or a model file, to change only its --class-code codes.")
     var checkpoint: String
 
     @Option(name: .shortAndLong, help: "The model file to write.")
@@ -37,6 +37,9 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(help: "Class names, comma-separated, background first (default background,class1,class2,...).")
     var classes: String?
+
+    @Option(help: ArgumentHelp("Codes of a foreground class for DICOM SEG output (repeatable): LABEL=SCHEME:VALUE:MEANING, e.g. 1=SCT:10200004:Liver; add @SCHEME:VALUE:MEANING for the category of a type segment does not know (docs/DICOM.md).", valueName: "code"))
+    var classCode: [String] = []
 
     @Flag(help: "Replace the output file if it exists.")
     var overwrite = false
@@ -142,6 +145,12 @@ struct ConvertCommand: ParsableCommand {
             guard o.provenance[key] == nil else { throw ValidationError("--provenance gives \(key) twice") }
             o.provenance[key] = String(entry[entry.index(after: eq)...])
         }
+        for text in classCode {
+            switch ClassCode.parse(text) {
+            case .success(let code): o.classCodes.append(code)
+            case .failure(let problem): throw ValidationError("--class-code \(problem.reason)")
+            }
+        }
         o.overwrite = overwrite
         o.converterVersion = "segment \(SegmentVersion.string)"
         return o
@@ -156,6 +165,17 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
+        if Converter.isModelFile(checkpoint) {
+            // A model file in: only its class codes change; a flag that would change anything else is refused.
+            guard classes == nil, provenance.isEmpty, dtype == DType.f32.rawValue, !classCode.isEmpty else {
+                throw ValidationError("\(checkpoint) is a model file: convert re-writes one only to set --class-code (give at least one; --classes, --provenance and --dtype need the checkpoint)")
+            }
+            let metadata = try Converter.recode(model: checkpoint, to: output, classCodes: try options().classCodes, overwrite: overwrite)
+            if !quiet {
+                FileHandle.standardError.write(Data("segment convert: wrote \(output) with the tensors of \(checkpoint) and class codes \(metadata.classCodes.map { "\($0.label)=\($0.type)" }.joined(separator: ", "))\n".utf8))
+            }
+            return
+        }
         let report = try Converter.convert(checkpoint: checkpoint, to: output, options: try options())
         guard !quiet else { return }
         let c = report.metadata.config

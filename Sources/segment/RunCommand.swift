@@ -10,20 +10,22 @@ import SegmentRun
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Segment a NIfTI volume, a PNG or JPEG image, or a folder of them (the default subcommand).",
+        abstract: "Segment a NIfTI volume, a PNG or JPEG image, a DICOM series, or a folder of them (the default subcommand).",
         discussion: """
         Examples:
           segment scan.nii.gz -o mask.nii.gz
           segment image.png -o mask.png
           segment ISIC2018_Task1-2_Test_Input/ -o masks/ --isic-names
           segment cases/ -o masks/ --report run.json --continue
+          segment CT_SERIES/ -o seg.dcm                  (a DICOM series in, a DICOM SEG out)
+          segment study/ -o masks/ --output-format dicom-seg
         Preprocessing (slice axis, orientation, intensity, resampling) comes from the model file. Progress goes to \
         stderr: a bar on a terminal, else one line per case ("segment: case=NAME status=ok|skipped|failed ..."). \
         Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input, 4 invalid model, 5 output not writable, \
         6 some cases of a folder failed (the report lists them). See docs/RUN.md.
         """)
 
-    @Argument(help: "A .nii / .nii.gz / .png / .jpg / .jpeg file, or a folder of them (not searched recursively).")
+    @Argument(help: "A .nii / .nii.gz / .png / .jpg / .jpeg file, or a folder of them (not searched recursively); or a DICOM file, or a folder of DICOM series (searched recursively; one case per series).")
     var input: String?
 
     @Option(name: [.customShort("o"), .customLong("output")],
@@ -86,6 +88,13 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("ref"), help: "Reference mask (a file, or a folder matched by case name): adds scores to the report.")
     var reference: String?
 
+    @Option(name: .customLong("series"), help: "Segment only this series (SeriesInstanceUID) of a DICOM folder.")
+    var series: String?
+
+    @Option(name: .customLong("output-format"),
+            help: "A DICOM series' mask: nifti (default into a folder) or dicom-seg (a DICOM Segmentation, UID.dcm). For a file -o, its extension decides (.dcm, .nii, .nii.gz).")
+    var outputFormat: String?
+
     @Option(name: .customLong("merge-reports"), parsing: .upToNextOption,
             help: "Merge the run reports of a folder's shards (with --report FILE and/or --json) instead of running.")
     var mergeReports: [String] = []
@@ -144,6 +153,13 @@ struct RunCommand: ParsableCommand {
         }
         o.isicNames = isicNames
         o.reference = reference
+        o.series = series
+        if let f = outputFormat {
+            guard let format = OutputFormat(rawValue: f) else {
+                throw ValidationError("--output-format \(f) must be nifti or dicom-seg")
+            }
+            o.outputFormat = format
+        }
         o.toolVersion = SegmentVersion.string
         o.commandLine = CommandLine.arguments
         try Runner.run(o, executable: Bundle.main.executablePath ?? "/proc/self/exe")

@@ -52,6 +52,11 @@ struct ScoreCommand: ParsableCommand {
                                valueName: "regions"))
     var regions: String?
 
+    @Option(help: ArgumentHelp("Also report the normalized surface Dice at these tolerances in mm (pixels for PNG), e.g. 1,2: "
+                               + "keys nsd_1mm, nsd_2mm per class (DeepMind surface-distance's definition).",
+                               valueName: "mm,..."))
+    var nsd: String?
+
     @Option(name: .customLong("ignore-label"),
             help: ArgumentHelp("Leave out every voxel where the reference has this label, from every class (nnU-Net's ignore label).",
                                valueName: "label"))
@@ -119,6 +124,10 @@ struct ScoreCommand: ParsableCommand {
         _ = try parsedSpacing()
         _ = try parsedRegions()
         if images != nil && html == nil { throw ValidationError("--images gives the pictures of --html: give --html too") }
+        _ = try parsedNSD()
+        if nsd != nil && !merge.isEmpty {
+            throw ValidationError("--nsd applies when scoring cases; --merge keeps the tolerances its reports were scored with")
+        }
         if let ignoreLabel, !(1...65535).contains(ignoreLabel) { throw ValidationError("--ignore-label \(ignoreLabel) is not a label 1...65535") }
         if let ignoreLabel, let labels = try parsedLabels(), labels.contains(ignoreLabel) {
             throw ValidationError("--labels includes \(ignoreLabel), the --ignore-label: an ignored label cannot be scored")
@@ -154,6 +163,16 @@ struct ScoreCommand: ParsableCommand {
         return out
     }
 
+    /// --nsd "1,2": distinct tolerances >= 0, sorted.
+    func parsedNSD() throws -> [Double] {
+        guard let nsd else { return [] }
+        let values = nsd.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.allSatisfy({ $0 != nil && $0! >= 0 && $0!.isFinite }) else {
+            throw ValidationError("--nsd takes tolerances in mm (>= 0) separated by commas, e.g. 1,2; got \"\(nsd)\"")
+        }
+        return Array(Set(values.map { $0! })).sorted()
+    }
+
     func parsedSpacing() throws -> [Double]? {
         guard let spacing else { return nil }
         let values = spacing.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -182,6 +201,7 @@ struct ScoreCommand: ParsableCommand {
         if let memoryLimit { options.budget = MemoryBudget(parsing: memoryLimit)! }
         options.regions = regions.map(\.region)
         options.ignoreLabel = ignoreLabel
+        options.nsdTolerances = try parsedNSD()
         let inputs: ScoreRequest.Inputs = !merge.isEmpty ? .merge(merge)
             : pairs.map { .pairsList($0) } ?? .files(prediction: prediction!, reference: reference!)
         var request = ScoreRequest(inputs: inputs, options: options, tool: tool)

@@ -107,6 +107,7 @@ class TrainConfig:
     mode: str = "full"
     model: SwinUNetConfig = field(default_factory=SwinUNetConfig)
     classes: list[str] = field(default_factory=list)   # [0] is background; default background, class1..
+    class_codes: list[str] = field(default_factory=list)   # `segment convert --class-code` values (DICOM SEG codes)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     data: Data = field(default_factory=Data)
     optim: Optim = field(default_factory=Optim)

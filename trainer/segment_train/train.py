@@ -130,6 +130,8 @@ def convert_command(segment: str, checkpoint: str, out_model: str, cfg: TrainCon
         argv += ["--window-range", f"{pp.window_lo:g},{pp.window_hi:g}"]
     for k, v in provenance.items():
         argv += ["--provenance", f"{k}={v}"]
+    for code in cfg.class_codes:
+        argv += ["--class-code", code]
     return argv
 
 

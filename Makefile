@@ -12,15 +12,16 @@ SWIFT_TEST := swift test -c release -Xswiftc -enable-testing
 # cblas.h lands in a multiarch folder (/usr/include/<triplet>/), so sys-deps asks dpkg what is installed instead of
 # looking for headers.
 # dcmtk (dcmcjpls, dcmcrle, dcmcjpeg, dcmconv: the DICOM fixtures' codecs), dicom3tools (dciodvfy validates every SEG
-# written), dcm2niix (the reference reader of the DICOM tests), orthanc (the PACS of test_orthanc.py) and curl (its
-# example script, examples/pacs/orthanc-segment.sh) serve the tests and benchmarks only.
+# written), dcm2niix (the reference reader of the DICOM tests), orthanc (the PACS of test_orthanc.py), curl (its
+# example script, examples/pacs/orthanc-segment.sh) and chromium (the browser that loads the HTML reports in
+# trainer/tests/test_html_report.py) serve the tests and benchmarks only.
 APT_PKGS := libopenblas-dev libpng-dev libnifti2-dev python3-venv libjpeg62-turbo-dev libdcmtk-dev \
-            dcmtk dicom3tools dcm2niix orthanc curl
+            dcmtk dicom3tools dcm2niix orthanc curl chromium
 export SEGMENT_FIXTURES := $(abspath $(FIXTURES))
 export SEGMENT_PYTHON   := $(abspath $(PY))
 export SEGMENT_DATA     := $(DATA)
 
-.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench engine-ab kernel-bench batch1-bench demo clean
+.PHONY: help setup sys-deps build test test-swift test-python fixtures data weights bench engine-ab kernel-bench batch1-bench html-screenshot demo clean
 
 help:
 	@echo "make demo     segment the example liver CT with the shipped default model (installs what it needs)"
@@ -34,6 +35,7 @@ help:
 	@echo "make engine-ab AB_REV=REV | AB_FLAGS=FLAGS  the engine against another build of it, in lockstep"
 	@echo "make kernel-bench  the C kernels alone: FMA and bf16 peaks, GEMM shapes, one Swin block per stage (fp32; fp32 vs bf16)"
 	@echo "make batch1-bench  the engine at batch 1: window vs column split, per-stage 1- vs 2-thread scaling"
+	@echo "make html-screenshot  docs/html-score-report.png from segment score --html in headless Chromium"
 	@echo "make fuzz     fuzz every parser FUZZ_SECONDS (1800) each or 1,000,000 runs (sanitizer build); make fuzz-smoke: 20 s each"
 
 # Debian packages, installed only when dpkg says one is missing (CI runs as root; elsewhere sudo is used).
@@ -134,6 +136,10 @@ kernel-bench:
 	bench-out/kernels/peak_bf16
 	for s in 0 1 2 3; do bench-out/kernels/block $$s; done
 	for s in 0 1 2 3; do bench-out/kernels/block_bf16 $$s; done
+
+# The screenshot of the HTML score report in docs/ (docs/make_html_screenshot.py; headless Chromium).
+html-screenshot: setup build
+	$(PY) docs/make_html_screenshot.py $(abspath $(BIN)) docs
 
 demo: build data
 	@mkdir -p out

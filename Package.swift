@@ -13,6 +13,7 @@
 //                         exception or DCMTK condition crosses into Swift
 //   SegmentDICOM          DICOM series: discovery, grouping, volume assembly with its checks, DICOM SEG output
 //   SegmentImaging        NIfTI, PNG and JPEG I/O, resampling (scipy.ndimage.zoom semantics), orientation
+//   SegmentReports        one self-contained HTML page of a run or score report (inline pictures, styles, sorter, SVG)
 //   SegmentMetrics        Dice / IoU / HD / HD95 / ASSD with an exact EDT, empty-mask policies, reports
 //   SegmentRun            the run pipeline: cases, preprocessing, atomic outputs, run reports, exit codes
 //   segment               the thin command-line front end (swift-argument-parser)
@@ -51,10 +52,11 @@ let package = Package(
         .target(name: "SegmentEngine", dependencies: ["SegmentCore", "SegmentFormat", "SegmentKernels"]),
         .target(name: "SegmentImaging", dependencies: ["SegmentCore", "CPNG", "CNIfTI", "SegmentJPEG"], swiftSettings: nifti),
         .target(name: "SegmentDICOM", dependencies: ["SegmentCore", "SegmentDCMTK", "SegmentImaging"], swiftSettings: nifti),
-        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging"], swiftSettings: nifti),
+        .target(name: "SegmentReports"),
+        .target(name: "SegmentMetrics", dependencies: ["SegmentCore", "SegmentCases", "SegmentImaging", "SegmentReports"], swiftSettings: nifti),
         .target(name: "SegmentRun",
                 dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentEngine", "SegmentImaging", "SegmentMetrics",
-                               "SegmentDICOM"],
+                               "SegmentDICOM", "SegmentReports"],
                 swiftSettings: nifti),
         .executableTarget(name: "segment",
                           dependencies: ["SegmentCore", "SegmentCases", "SegmentFormat", "SegmentConvert", "SegmentEngine", "SegmentImaging",
@@ -87,6 +89,7 @@ let package = Package(
         .testTarget(name: "SegmentEngineTests", dependencies: ["TestSupport", "NaiveEngine", "SegmentCore", "SegmentEngine", "SegmentKernels", "SegmentFormat", "SegmentConvert"]),
         .testTarget(name: "SegmentImagingTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentImaging"], swiftSettings: nifti),
         .testTarget(name: "SegmentMetricsTests", dependencies: ["TestSupport", "SegmentCore", "SegmentCases", "SegmentMetrics", "SegmentImaging", "SegmentFormat"], swiftSettings: nifti),
+        .testTarget(name: "SegmentReportsTests", dependencies: ["TestSupport", "SegmentReports"]),
         .testTarget(name: "SegmentRunTests", dependencies: ["TestSupport", "ImagingTestSupport", "SegmentCases", "SegmentRun", "SegmentImaging", "segment"], swiftSettings: nifti),
     ],
     swiftLanguageModes: [.v5]

@@ -80,6 +80,57 @@ public enum Overlay {
     }
 }
 
+extension Overlay {
+    /// Outline colours of a comparison: the reference green, the prediction magenta (told apart by people with the
+    /// common red-green colour deficiencies, as magenta is not on the red-green axis); where both outlines meet, white.
+    public static let referenceColour: [UInt8] = [0, 200, 0]
+    public static let predictionColour: [UInt8] = [255, 0, 255]
+
+    /// A prediction and its reference on one picture: the image (or black when `image` is nil) in grey levels as
+    /// `render` maps them, and the outline of each label map (pixels of a label with a 4-neighbour of another label
+    /// or on the border) drawn opaque in `referenceColour` and `predictionColour`. Brought to at least
+    /// `minimumLongSide` pixels as `picture` does (image linear, labels nearest). `image`, `reference`,
+    /// `prediction`: height x width, row-major (the image with `channels` values a pixel).
+    /// Returns (height, width, 3) bytes and the picture's size.
+    public static func comparison(image: [Float]?, channels: Int = 1, width: Int, height: Int, reference: [UInt16],
+                                  prediction: [UInt16], window: (lo: Float, hi: Float)? = nil,
+                                  minimumLongSide: Int = 256) -> (rgb: [UInt8], width: Int, height: Int) {
+        precondition(reference.count == width * height && prediction.count == width * height, "labels must be height x width")
+        let long = max(width, height)
+        let scale = long >= minimumLongSide ? 1.0 : Double(minimumLongSide) / Double(long)
+        let W = max(1, Int((Double(width) * scale).rounded())), H = max(1, Int((Double(height) * scale).rounded()))
+        let big = (W, H) == (width, height)
+        let gray = image.map { img -> [Float] in
+            let planes = (0..<channels).map { c in stride(from: c, to: img.count, by: channels).map { img[$0] } }
+            let zoomed = big ? planes : planes.map { Zoom.zoom($0, height: height, width: width, toHeight: H, toWidth: W, order: 1) }
+            var out = [Float](repeating: 0, count: W * H * channels)       // (H, W, channels)
+            for c in 0..<channels { for p in 0..<(W * H) { out[p * channels + c] = zoomed[c][p] } }
+            return out
+        }
+        let ref = big ? reference : Zoom.zoomLabels(reference, height: height, width: width, toHeight: H, toWidth: W)
+        let pred = big ? prediction : Zoom.zoomLabels(prediction, height: height, width: width, toHeight: H, toWidth: W)
+        var rgb = gray.map { render(image: $0, channels: channels, width: W, height: H,
+                                    labels: [UInt8](repeating: 0, count: W * H), window: window) }
+            ?? [UInt8](repeating: 0, count: W * H * 3)
+        func outline(_ l: [UInt16], _ p: Int, _ x: Int, _ y: Int) -> Bool {
+            let v = l[p]
+            guard v != 0 else { return false }
+            return x == 0 || y == 0 || x == W - 1 || y == H - 1
+                || l[p - 1] != v || l[p + 1] != v || l[p - W] != v || l[p + W] != v
+        }
+        for y in 0..<H {
+            for x in 0..<W {
+                let p = y * W + x
+                let (r, q) = (outline(ref, p, x, y), outline(pred, p, x, y))
+                guard r || q else { continue }
+                let colour: [UInt8] = r && q ? [255, 255, 255] : r ? referenceColour : predictionColour
+                for c in 0..<3 { rgb[p * 3 + c] = colour[c] }
+            }
+        }
+        return (rgb, W, H)
+    }
+}
+
 /// The legend strip: rows of entries "[swatch] NAME", wrapped to the picture's width, white text on dark gray.
 /// Text is drawn with a 3 x 5 pixel font at twice its size (capitals, digits and a few signs; any other character
 /// is drawn as "?"), so the tool needs no font file.

@@ -191,6 +191,34 @@ public enum PNGWriter {
         try write(rgb, width: width, height: height, format: PNG_FORMAT_FLAG_COLOR, to: path)
     }
 
+    /// An 8-bit RGB picture of width x height pixels, (height, width, 3) row-major, encoded as PNG bytes in memory
+    /// (for pictures embedded in a report). Throws `ImagingError.notWritable` naming `what` if libpng fails.
+    public static func encodeRGB(_ rgb: [UInt8], width: Int, height: Int, what: String = "picture") throws -> Data {
+        precondition(rgb.count == width * height * 3 && width > 0 && height > 0, "picture is not height x width x 3")
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        image.format = PNG_FORMAT_FLAG_COLOR
+        // One call into a buffer the size of the raw samples plus deflate's worst-case growth (stored blocks: 5 bytes
+        // in 16 KiB), a filter byte a row and room for the chunks; libpng reports a larger need in `size` (then the
+        // call is made again with that much).
+        var size = rgb.count + height + rgb.count / 1000 * 5 + 4096
+        var out = Data(count: size)
+        for _ in 0..<2 {
+            let capacity = size
+            let ok = out.withUnsafeMutableBytes { o in
+                rgb.withUnsafeBytes { png_image_write_to_memory(&image, o.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+            }
+            if ok != 0 && size <= capacity { return out.prefix(size) }
+            guard ok == 0 && size > capacity else { break }
+            out = Data(count: size)
+        }
+        let problem = PNGImage.message(image)
+        png_image_free(&image)
+        throw ImagingError.notWritable(path: what, reason: problem)
+    }
+
     static func write(_ samples: [UInt8], width: Int, height: Int, format: UInt32, to path: String) throws {
         precondition(width > 0 && height > 0, "an image has at least one pixel")
         try AtomicFile.write(to: path) { tmp in

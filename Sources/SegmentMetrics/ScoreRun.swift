@@ -18,6 +18,10 @@ public struct ScoreRequest: Sendable {
     public var options: ScoreOptions
     public var json: String?
     public var csv: String?
+    /// Write the report as one self-contained HTML page (ScoreHTML.swift).
+    public var html: String?
+    /// A folder of the cases' images (matched by case name), drawn under the outlines of the HTML page.
+    public var images: String?
     public var quiet = false
     /// "segment VERSION", for the report.
     public var tool: String
@@ -31,6 +35,8 @@ public enum ScoreRun {
     /// Runs `r`; the table goes to `table` (stdout). Throws a SegmentError for an unsuccessful outcome, after the
     /// report files are written.
     public static func run(_ r: ScoreRequest, table: (String) -> Void = { print($0, terminator: "") }) throws {
+        // A folder of images that cannot be listed fails the run (exit 3) before any case is scored.
+        if let images = r.images { _ = try CaseDiscovery.images(in: images) }
         let report: ScoreReport
         switch r.inputs {
         case .merge(let paths):
@@ -65,6 +71,11 @@ public enum ScoreRun {
     static func finish(_ report: ScoreReport, _ r: ScoreRequest, table: (String) -> Void) throws {
         if let json = r.json { try AtomicFile.write(try report.json(), to: json) }
         if let csv = r.csv { try AtomicFile.write(Data(report.csv().utf8), to: csv) }
+        if let html = r.html {
+            let page = try ScoreHTML.page(report, images: r.images, pngValues: r.options.pngValues, budget: r.options.budget,
+                                          threads: r.options.threads)
+            try AtomicFile.write(Data(page.utf8), to: html)
+        }
         table(report.table())
         if report.metricPerCase.isEmpty { throw ScoreOutcome.nothingScored(report.failedCases) }
         if !report.failedCases.isEmpty {

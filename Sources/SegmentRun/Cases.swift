@@ -79,6 +79,8 @@ public struct PlanRequest: Sendable {
     public var overlayFolder: String?
     public var reference: String?
     public var report: String?
+    /// The HTML page (--html): an output like the report.
+    public var html: String?
     public var model: String?
     public var isicNames = false
     public var shard: Shard?
@@ -117,6 +119,7 @@ public enum CasePlanner {
         if let p = r.probabilities { addFolder(folder || isDirectory(p, fm) ? p : parent(p)) }
         if let o = r.overlayFolder { addFolder(o) }
         if let rep = r.report { addFolder(parent(rep)) }
+        if let page = r.html { addFolder(parent(page)) }
         return CasePlan(cases: cases, discovered: inputs.count, isFolder: folder, outputFolders: folders)
     }
 
@@ -237,6 +240,7 @@ public enum CasePlanner {
         var written: [String: String] = [:]
         var outputs = cases.flatMap { [$0.output] + ($0.probabilities.map { [$0] } ?? []) }
         if let rep = r.report { outputs.append(rep) }
+        if let page = r.html { outputs.append(page) }
         for o in outputs {
             let key = canonical(o)
             if let input = readPaths[key] { throw RunError.outputIsInput(output: o, input: input) }

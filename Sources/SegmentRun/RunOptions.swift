@@ -54,6 +54,8 @@ public struct RunOptions: Sendable, Codable {
     public var overlay: String?
     public var overlaySlices: OverlaySlices = .auto
     public var report: String?
+    /// The run as one self-contained HTML page (RunHTML.swift).
+    public var html: String?
     public var continueRun = false
     public var overwrite = false
     public var shard: Shard?
@@ -95,14 +97,14 @@ public struct RunOptions: Sendable, Codable {
 
     var planRequest: PlanRequest {
         var r = PlanRequest(input: input, output: output)
-        r.probabilities = probabilities; r.overlayFolder = overlay; r.reference = reference; r.report = report
+        r.probabilities = probabilities; r.overlayFolder = overlay; r.reference = reference; r.report = report; r.html = html
         r.model = model; r.isicNames = isicNames; r.shard = shard; r.series = series; r.outputFormat = outputFormat
         return r
     }
 
     var record: OptionsRecord {
         OptionsRecord(threads: threads, batch: batch, probabilities: probabilities, overlay: overlay,
-                      overlaySlices: overlay == nil ? nil : overlaySlices.description, continueRun: continueRun,
+                      overlaySlices: overlay == nil && html == nil ? nil : overlaySlices.description, html: html, continueRun: continueRun,
                       overwrite: overwrite, shard: shard?.description, volume: volume, pngValues: pngValues?.rawValue,
                       isicNames: isicNames, reference: reference, memoryLimitBytes: memoryLimit.bytes,
                       precision: resolvedPrecision.rawValue, kernels: resolvedPrecision.kernels)

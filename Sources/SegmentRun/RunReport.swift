@@ -28,8 +28,20 @@ public struct LabelRecord: Codable, Equatable, Sendable {
     public var voxels: Int
     /// voxels x voxel volume in millilitres (mm^3 / 1000); nil for PNG images (no physical spacing).
     public var volumeMl: Double?
+    /// Mean of the input's values over the label's voxels, on the input grid (scaled as nibabel's get_fdata: HU for
+    /// CT); for gray pictures their pixel values. Absent for colour pictures (see meanRGB) and in older reports.
+    public var meanIntensity: Double?
+    /// For colour pictures: the mean red, green and blue values over the label's pixels.
+    public var meanRGB: [Double]?
 
-    enum CodingKeys: String, CodingKey { case label, name, voxels, volumeMl = "volume_ml" }
+    public init(label: Int, name: String, voxels: Int, volumeMl: Double?, meanIntensity: Double? = nil, meanRGB: [Double]? = nil) {
+        self.label = label; self.name = name; self.voxels = voxels; self.volumeMl = volumeMl
+        self.meanIntensity = meanIntensity; self.meanRGB = meanRGB
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case label, name, voxels, volumeMl = "volume_ml", meanIntensity = "mean_intensity", meanRGB = "mean_rgb"
+    }
 }
 
 public struct CaseRecord: Codable, Equatable, Sendable {
@@ -171,6 +183,8 @@ public struct OptionsRecord: Codable, Equatable, Sendable {
     public var probabilities: String?
     public var overlay: String?
     public var overlaySlices: String?
+    /// --html (absent when not given).
+    public var html: String?
     public var continueRun: Bool
     public var overwrite: Bool
     public var shard: String?
@@ -186,7 +200,7 @@ public struct OptionsRecord: Codable, Equatable, Sendable {
     public var kernels: String?
 
     enum CodingKeys: String, CodingKey {
-        case threads, batch, probabilities, overlay, overwrite, shard, volume, reference, precision, kernels
+        case threads, batch, probabilities, overlay, overwrite, shard, volume, reference, precision, kernels, html
         case memoryLimitBytes = "memory_limit_bytes"
         case overlaySlices = "overlay_slices", continueRun = "continue", pngValues = "png_values", isicNames = "isic_names"
     }

@@ -127,6 +127,9 @@ public enum Runner {
         }
         progress.finish("cases=\(summary.cases) ok=\(summary.ok) skipped=\(summary.skipped) failed=\(summary.failed)", seconds: seconds)
         if let path = o.report { try AtomicFile.write(try report.json(), to: path) }
+        if let path = o.html {
+            try AtomicFile.write(Data(RunHTML.page(report, cases: plan.cases, metadata: metadata, options: o).utf8), to: path)
+        }
         if o.json { FileHandle.standardOutput.write(try report.json()) }
 
         guard exit != .success else { return }

@@ -123,7 +123,7 @@ final class Segmenter {
         let shape = header.shape
         let addressing = SliceAddressing(layout, arrayShape: shape)
         let (K, R, C) = (addressing.slices, addressing.rows, addressing.cols)
-        if options.overlay != nil, case .list(let l) = options.overlaySlices, let bad = l.first(where: { $0 >= K }) {
+        if options.overlay != nil || options.html != nil, case .list(let l) = options.overlaySlices, let bad = l.first(where: { $0 >= K }) {
             throw RunError.usage("--overlay-slices \(bad) is past the last slice \(K - 1) of \(c.input).")
         }
         record.shape = shape
@@ -183,7 +183,15 @@ final class Segmenter {
         } else {
             try header.writeMask(mask, to: c.output)
         }
-        record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000)
+        // Sum of the input's values (scaled, as nibabel's get_fdata: HU for CT) per label, slice by slice.
+        var sums = [Double](repeating: 0, count: 256)
+        var maskSlice = [UInt8](repeating: 0, count: R * C)                // (R, C)
+        for k in 0..<K {
+            let values = volume.slice(k, layout: layout)                    // (R, C)
+            mask.withUnsafeBufferPointer { m in maskSlice.withUnsafeMutableBufferPointer { addressing.gather(m, slice: k, into: $0) } }
+            for i in 0..<(R * C) { sums[Int(maskSlice[i])] += Double(values[i]) }
+        }
+        record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000, sums: [sums])
         return scores
     }
 
@@ -244,7 +252,16 @@ final class Segmenter {
             record.overlays = [path]
         }
         try PNGWriter.writeMask(mask, width: W, height: H, values: pngValues, to: c.output)
-        record.labels = labelRecords(mask, voxelMillilitres: nil)
+        // Sum of the picture's stored values per label and channel (0...255 for 8-bit pictures, 0...65535 for 16-bit):
+        // pixels hold v / (2^depth - 1), so scaling back and rounding gives the stored integer exactly.
+        let top = Double((1 << picture.bitDepth) - 1)
+        var sums = [[Double]](repeating: [Double](repeating: 0, count: 256), count: picture.channels)
+        for i in 0..<(H * W) {
+            for ch in 0..<picture.channels {
+                sums[ch][Int(mask[i])] += (Double(picture.pixels[i * picture.channels + ch]) * top).rounded()
+            }
+        }
+        record.labels = labelRecords(mask, voxelMillilitres: nil, sums: sums)
         return scores
     }
 
@@ -380,14 +397,19 @@ final class Segmenter {
         return written
     }
 
-    /// Every label present, with its name, voxel count and volume (nil for pictures).
-    private func labelRecords(_ mask: [UInt8], voxelMillilitres: Double?) -> [LabelRecord] {
+    /// Every label present, with its name, voxel count, volume (nil for pictures) and mean input value: `sums`
+    /// holds per input channel the sum of the input's values over each label's voxels (one channel: mean_intensity;
+    /// three: mean_rgb).
+    private func labelRecords(_ mask: [UInt8], voxelMillilitres: Double?, sums: [[Double]]) -> [LabelRecord] {
         var counts = [Int](repeating: 0, count: 256)
         mask.withUnsafeBufferPointer { for v in $0 { counts[Int(v)] += 1 } }
         let names = metadata.classNames
         return counts.indices.filter { counts[$0] > 0 }.map { l in
-            LabelRecord(label: l, name: l < names.count ? names[l] : "label \(l)", voxels: counts[l],
-                        volumeMl: voxelMillilitres.map { Double(counts[l]) * $0 })
+            var r = LabelRecord(label: l, name: l < names.count ? names[l] : "label \(l)", voxels: counts[l],
+                                volumeMl: voxelMillilitres.map { Double(counts[l]) * $0 })
+            let means = sums.map { $0[l] / Double(counts[l]) }
+            if means.count == 1 { r.meanIntensity = means[0] } else { r.meanRGB = means }
+            return r
         }
     }
 }

@@ -57,11 +57,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write overlay pictures (PNG: the input with a translucent mask and its outline) into this folder.")
     var overlay: String?
 
-    @Option(name: .customLong("overlay-slices"), help: "Volume slices to draw with --overlay: auto (most foreground, the default), all, or a list like 10,20,30.")
+    @Option(name: .customLong("overlay-slices"), help: "Volume slices to draw with --overlay and --html: auto (most foreground, the default), all, or a list like 10,20,30.")
     var overlaySlices: String?
 
     @Option(help: "Write the run report (JSON) to this file.")
     var report: String?
+
+    @Option(help: ArgumentHelp("Write the run as one self-contained HTML page: per case its mask over three orthogonal views (volumes) and per label volume (ml) and mean intensity.",
+                               valueName: "report.html"))
+    var html: String?
 
     @Flag(name: .customLong("continue"), help: "Skip cases whose mask exists.")
     var continueRun = false
@@ -115,6 +119,7 @@ struct RunCommand: ParsableCommand {
         if let spec = cleanupGuard { Foundation.exit(CleanupGuard.serve(spec: spec)) }
         if worker { Foundation.exit(CaseWorker.serve()) }
         if !mergeReports.isEmpty {
+            guard html == nil else { throw ValidationError("--html draws a run's cases; it does not go with --merge-reports") }
             guard input == nil && output == nil else { throw ValidationError("--merge-reports takes report files, not an input or -o") }
             return try Runner.mergeReports(mergeReports, report: report, json: json, toolVersion: SegmentVersion.string,
                                            commandLine: CommandLine.arguments)
@@ -136,10 +141,13 @@ struct RunCommand: ParsableCommand {
         o.probabilities = probabilities
         o.overlay = overlay
         if let overlaySlices {
-            guard overlay != nil else { throw ValidationError("--overlay-slices chooses the slices of --overlay DIR: give --overlay too") }
+            guard overlay != nil || html != nil else {
+                throw ValidationError("--overlay-slices chooses the slices of --overlay DIR and --html: give one of them too")
+            }
             o.overlaySlices = try OverlaySlices(parsing: overlaySlices)
         }
         o.report = report
+        o.html = html
         o.continueRun = continueRun
         o.overwrite = overwrite
         if let shard { o.shard = try Shard(parsing: shard) }

@@ -23,7 +23,8 @@ struct ScoreCommand: ParsableCommand {
         Empty masks (default policy): both empty -> NaN, left out of the means and counted; one empty -> Dice 0 and \
         infinite distances, left out of the distance means and counted (or the image diagonal with \
         --worst-distance diagonal). See docs/SCORING.md.
-        A table goes to stdout; --json writes nnU-Net's summary.json layout (extended), --csv a row per case and label.
+        A table goes to stdout; --json writes nnU-Net's summary.json layout (extended), --csv a row per case and label, \
+        --html one self-contained page (docs/SCORING.md, "HTML report").
         Progress goes to stderr: a bar on a terminal, else one line per case: \
         `segment: score case=NAME status=ok|failed time=SECONDSs [exit=CODE error="..."]` (values with spaces or quotes JSON-quoted).
         Exit: 0 all scored, 3 nothing scored (or invalid input), 6 some cases failed (the report lists them), 2 usage.
@@ -82,6 +83,14 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write one row per case and label as CSV.", valueName: "cases.csv"))
     var csv: String?
 
+    @Option(help: ArgumentHelp("Write the report as one self-contained HTML page: per-class summary and box plots, the cases worst first (sortable) with their outlines.",
+                               valueName: "report.html"))
+    var html: String?
+
+    @Option(help: ArgumentHelp("Folder of the cases' images (matched by case name), drawn under the outlines in --html.",
+                               valueName: "dir"))
+    var images: String?
+
     @Option(help: "Cases scored in parallel, 1...256 (default: all cores, at most 256).")
     var threads: Int?
 
@@ -114,6 +123,7 @@ struct ScoreCommand: ParsableCommand {
         _ = try parsedLabels()
         _ = try parsedSpacing()
         _ = try parsedRegions()
+        if images != nil && html == nil { throw ValidationError("--images gives the pictures of --html: give --html too") }
         _ = try parsedNSD()
         if nsd != nil && !merge.isEmpty {
             throw ValidationError("--nsd applies when scoring cases; --merge keeps the tolerances its reports were scored with")
@@ -197,6 +207,8 @@ struct ScoreCommand: ParsableCommand {
         var request = ScoreRequest(inputs: inputs, options: options, tool: tool)
         request.json = json
         request.csv = csv
+        request.html = html
+        request.images = images
         request.quiet = quiet
         try ScoreRun.run(request)
     }

@@ -45,6 +45,24 @@ final class PNGTests: XCTestCase {
         XCTAssertTrue(error.map { "\($0)".contains("empty (0 bytes)") } ?? false, "\(String(describing: error))")
     }
 
+    /// The in-memory encoder (pictures embedded in HTML pages) gives a PNG that decodes to the same samples, for a
+    /// smooth picture and for noise (which deflate cannot shrink: the buffer must hold stored blocks).
+    func testEncodedRGBDecodesToTheSameSamples() throws {
+        let dir = try TestSupport.temporaryDirectory(self)
+        var rng = SystemRandomNumberGenerator()
+        for (W, H, noise) in [(37, 23, false), (300, 211, true), (1, 1, true)] {
+            let rgb = (0..<(W * H * 3)).map { i in noise ? UInt8.random(in: 0...255, using: &rng) : UInt8((i / 3) % 251) }
+            let data = try PNGWriter.encodeRGB(rgb, width: W, height: H)
+            XCTAssertEqual(Array(data.prefix(8)), [137, 80, 78, 71, 13, 10, 26, 10], "PNG signature")
+            let path = dir.appendingPathComponent("\(W)x\(H).png").path
+            try data.write(to: URL(fileURLWithPath: path))
+            let image = try PNGImage.read(path)
+            XCTAssertEqual([image.width, image.height, image.channels, image.bitDepth], [W, H, 3, 8])
+            // The reader gives v / 255: times 255, rounded, is the stored byte.
+            XCTAssertEqual(image.pixels.map { UInt8(($0 * 255).rounded()) }, rgb)
+        }
+    }
+
     func testMasksAreSingleChannel8BitWithBinaryOrRawValues() throws {
         let dir = try TestSupport.temporaryDirectory(self)
         let W = 5, H = 3

@@ -217,7 +217,8 @@ public enum Converter {
 
     /// True when `path` starts with the model file's magic "SEGM" (a model file, not a checkpoint).
     public static func isModelFile(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        // Never open a FIFO or device to look (it would block or never end): the checkpoint reader refuses those.
+        guard notARegularFile(path) == nil, let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
         return (try? h.read(upToCount: 4)) == Data("SEGM".utf8)
     }

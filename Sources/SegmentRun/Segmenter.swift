@@ -183,15 +183,20 @@ final class Segmenter {
         } else {
             try header.writeMask(mask, to: c.output)
         }
-        // Sum of the input's values (scaled, as nibabel's get_fdata: HU for CT) per label, slice by slice.
+        // Sum of the input's finite values (scaled, as nibabel's get_fdata: HU for CT) per label, slice by slice; NaN
+        // and infinite voxels are left out of the mean (numpy's nanmean over finite values), so it stays a number.
         var sums = [Double](repeating: 0, count: 256)
+        var finite = [Int](repeating: 0, count: 256)
         var maskSlice = [UInt8](repeating: 0, count: R * C)                // (R, C)
         for k in 0..<K {
             let values = volume.slice(k, layout: layout)                    // (R, C)
             mask.withUnsafeBufferPointer { m in maskSlice.withUnsafeMutableBufferPointer { addressing.gather(m, slice: k, into: $0) } }
-            for i in 0..<(R * C) { sums[Int(maskSlice[i])] += Double(values[i]) }
+            for i in 0..<(R * C) where values[i].isFinite {
+                sums[Int(maskSlice[i])] += Double(values[i])
+                finite[Int(maskSlice[i])] += 1
+            }
         }
-        record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000, sums: [sums])
+        record.labels = labelRecords(mask, voxelMillilitres: header.spacing.reduce(1, *) / 1000, sums: [sums], finite: finite)
         return scores
     }
 
@@ -400,14 +405,18 @@ final class Segmenter {
     /// Every label present, with its name, voxel count, volume (nil for pictures) and mean input value: `sums`
     /// holds per input channel the sum of the input's values over each label's voxels (one channel: mean_intensity;
     /// three: mean_rgb).
-    private func labelRecords(_ mask: [UInt8], voxelMillilitres: Double?, sums: [[Double]]) -> [LabelRecord] {
+    /// `finite`: per label the voxels whose values were summed (nil: all of them); a label with none has no mean.
+    private func labelRecords(_ mask: [UInt8], voxelMillilitres: Double?, sums: [[Double]], finite: [Int]? = nil) -> [LabelRecord] {
         var counts = [Int](repeating: 0, count: 256)
         mask.withUnsafeBufferPointer { for v in $0 { counts[Int(v)] += 1 } }
         let names = metadata.classNames
         return counts.indices.filter { counts[$0] > 0 }.map { l in
             var r = LabelRecord(label: l, name: l < names.count ? names[l] : "label \(l)", voxels: counts[l],
                                 volumeMl: voxelMillilitres.map { Double(counts[l]) * $0 })
-            let means = sums.map { $0[l] / Double(counts[l]) }
+            let n = finite?[l] ?? counts[l]
+            guard n > 0 else { return r }
+            let means = sums.map { $0[l] / Double(n) }
+            guard means.allSatisfy(\.isFinite) else { return r }
             if means.count == 1 { r.meanIntensity = means[0] } else { r.meanRGB = means }
             return r
         }

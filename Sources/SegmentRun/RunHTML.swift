@@ -9,6 +9,7 @@
 import Foundation
 import SegmentCases
 import SegmentCore
+import SegmentDICOM
 import SegmentFormat
 import SegmentImaging
 import SegmentReports
@@ -26,9 +27,9 @@ enum RunHTML {
             var pictures: [HTMLPicture] = [], note: String? = nil
             if r.status == .failed {
                 note = "no pictures: the case failed"
-            } else if byName[r.name]?.kind == .dicom {
-                // The mask of a series is a DICOM SEG, which this page does not read back.
-                note = "no pictures: a DICOM series' mask is a DICOM SEG, not drawn here (its labels are listed above)"
+            } else if byName[r.name]?.writesSEG == true {
+                // A DICOM SEG is not read back; a series' NIfTI mask is drawn as any volume's.
+                note = "no pictures: this series' mask is a DICOM SEG, not drawn here (its labels are listed above)"
             } else if let c = byName[r.name] {
                 do { pictures = try draw(c, metadata: metadata, options: o) }
                 catch { note = "no pictures: \((error as? SegmentError)?.description ?? "\(error)")" }
@@ -64,7 +65,7 @@ enum RunHTML {
                                                                          what: "the picture of case \(c.name)"),
                         width: p.width, height: p.height)
         }
-        guard c.kind == .nifti else {
+        guard !c.kind.isPicture else {
             let picture = c.kind == .jpeg ? try JPEG.read(c.input, budget: o.memoryLimit) : try PNGImage.read(c.input, budget: o.memoryLimit)
             let maskImage = try PNGImage.read(c.output, budget: o.memoryLimit)
             guard maskImage.width == picture.width && maskImage.height == picture.height else {
@@ -76,7 +77,11 @@ enum RunHTML {
                                     labels: mask, window: window, classNames: names)
             return [try encode(p, "\(picture.width) x \(picture.height)")]
         }
-        let volume = try NIfTIVolume.read(c.input, volume: o.volume, budget: o.memoryLimit)
+        let volume: NIfTIVolume
+        switch c.source {
+        case .series(let s): volume = try SeriesAssembly.assemble(s, budget: o.memoryLimit).volume
+        case .image: volume = try NIfTIVolume.read(c.input, volume: o.volume, budget: o.memoryLimit)
+        }
         let maskVolume = try NIfTIVolume.read(c.output, budget: o.memoryLimit)
         let header = volume.header
         guard maskVolume.shape.prefix(3) == header.shape.prefix(3) else {

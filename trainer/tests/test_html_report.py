@@ -24,6 +24,7 @@ from example_cases import write_cases
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("SEGMENT_BIN") or REPO / ".build" / "release" / "segment").resolve()
+FIXTURES = Path(os.environ.get("SEGMENT_FIXTURES") or REPO / ".fixtures")
 MODEL = REPO / "models" / "swin-unet-lits-advmim.segm"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HOSTILE = "<img src=x onerror=console.error(1)>"
@@ -480,3 +481,26 @@ def test_run_page_draws_skipped_cases_from_their_masks(cases, tmp_path):
     section = dom.find("section", data_case="case00")
     assert section.find("span", **{"class": "status-skipped"}) is not None and len(section.find_all("img")) == 3
     assert dom.find("tr", data_case="case00").attrs.get("data-label") is None
+
+
+# ---------------------------------------------------------------------------------------------- DICOM series
+
+def test_run_page_of_a_dicom_series(tmp_path):
+    """A series written as NIfTI is drawn like any volume (three views from the assembled series); one written as a
+    DICOM SEG is listed without pictures, saying why."""
+    series = FIXTURES / "dicom" / "lits117" / "axial"
+    assert series.is_dir(), f"missing fixture {series}: run `make fixtures`"
+    r = segment(series, "-o", "mask.nii.gz", "--html", "nifti.html", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    dom, console = load(tmp_path / "nifti.html")
+    assert console == []
+    pictures = [n for n in dom.iter() if n.tag == "img" and n.attrs.get("src", "").startswith("data:image/png;base64,")]
+    assert len(pictures) == 3, "a volume gets three orthogonal views"
+    assert "no pictures" not in dom.text()
+
+    r = segment(series, "-o", "seg.dcm", "--html", "seg.html", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    dom, console = load(tmp_path / "seg.html")
+    assert console == []
+    assert not [n for n in dom.iter() if n.tag == "img"]
+    assert "mask is a DICOM SEG" in dom.text()

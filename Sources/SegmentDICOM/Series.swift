@@ -95,7 +95,7 @@ public enum SeriesDiscovery {
         for path in paths {
             let f = try DICOMFile(path)
             let sopClass = f.string(Tag.sopClassUID) ?? f.string(Tag.mediaStorageSOPClassUID) ?? ""
-            if nonImageClasses.contains(sopClass) || f.string(Tag.mediaStorageSOPClassUID) == "1.2.840.10008.1.3.10" { continue }
+            if nonImageClasses.contains(sopClass) { continue }
             guard f.number(Tag.rows) != nil || f.number(Tag.numberOfFrames) != nil, f.hasPixelData else { continue }
             guard let uid = f.string(Tag.seriesInstanceUID) else {
                 throw DICOMError.missingAttribute(path: path, attribute: "SeriesInstanceUID (0020,000E)")

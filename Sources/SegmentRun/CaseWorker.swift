@@ -26,6 +26,12 @@ struct WorkerSetup: Codable {
 }
 
 /// What a worker tells the parent.
+/// Why a worker could not report a case.
+enum CaseWorkerError: Error, CustomStringConvertible {
+    case unencodableRecord
+    var description: String { "the case's record holds a number JSON cannot carry (NaN or infinity)" }
+}
+
 enum WorkerMessage: Codable {
     case ready
     case setupFailed(error: String, exitCode: Int32)
@@ -255,13 +261,20 @@ public enum CaseWorker {
             guard let c = try? JSONDecoder().decode(RunCase.self, from: line) else { return 2 }
             var record = CaseRecord(name: c.name, input: c.input, output: c.output, status: .ok)
             if case .found(let ref) = c.reference { record.reference = ref }
-            let reply: WorkerMessage
+            var reply: WorkerMessage
             do {
                 let score = try segmenter.segment(c, into: &record)
                 reply = .finished(record: record, score: score)
             } catch {
                 let e = error as? SegmentError ?? Runner.InternalError(error: error)
                 reply = .failed(record: record, error: e.description, exitCode: e.exitCode.rawValue)
+            }
+            // A record JSON cannot carry (a NaN or infinite number) must still come back as this case's failure, not
+            // as a worker that ended without a word.
+            if (try? JSONEncoder().encode(reply)) == nil {
+                let bare = CaseRecord(name: c.name, input: c.input, output: c.output, status: .failed)
+                reply = .failed(record: bare, error: Runner.InternalError(error: CaseWorkerError.unencodableRecord).description,
+                                exitCode: ExitStatus.internalError.rawValue)
             }
             guard channel.send(reply) else { return 0 }
         }
